@@ -1,0 +1,48 @@
+# Two commands for readers:   make book   (build the HTML book into _build/html)
+#                              make test   (unit + property tests, nbval on every chapter, strict book build)
+# Both create a virtual environment in .venv on first use and install everything into it.
+# Override for your machine, e.g.:  make test PYTHON=python3.11 TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu"
+
+PYTHON     ?= python3
+VENV       ?= .venv
+# The CPU build of torch. Installed before anything else, or pip pulls a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+BIN        := $(VENV)/bin
+# Same hash seed for the executing kernels and for nbval (set/dict order), one torch thread.
+RUN        := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 SDL_VIDEODRIVER=dummy MPLBACKEND=Agg
+NOTEBOOKS  := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+
+.PHONY: book test install unit nbval strict-book execute clean
+
+book: install
+	$(BIN)/jupyter-book build . --all
+
+test: install unit nbval strict-book
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $@
+
+unit: install
+	$(RUN) $(BIN)/python -m pytest -q tests --doctest-modules gaelib
+
+nbval: install
+	$(BIN)/python tools/check_notebooks.py $(NOTEBOOKS)
+	$(RUN) $(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg \
+		-n 2 --dist loadfile -p no:cacheprovider $(NOTEBOOKS)
+
+strict-book: install
+	rm -rf _build
+	$(BIN)/jupyter-book build . -n -W --keep-going --all
+
+# For contributors: re-execute notebooks in place (all, or NB=chapters/x.ipynb), then commit them.
+execute: install
+	$(RUN) $(BIN)/python tools/execute_notebooks.py $(if $(NB),$(NB),$(NOTEBOOKS))
+
+clean:
+	rm -rf _build

@@ -1,0 +1,140 @@
+"""Input validation shared by every estimator (numpy and torch alike).
+
+Every public function in gaelib checks its inputs here first, so that a wrong
+shape, dtype or parameter fails loudly with the argument's name and the shapes
+involved, instead of broadcasting silently (the bug in the seed article's
+listing: values of shape ``(T, 1)`` against rewards of shape ``(T,)``).
+
+Internal module: the functions are private and may change.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__: list[str] = []
+
+
+def is_torch(x) -> bool:
+    """Whether ``x`` is a ``torch.Tensor``, without importing torch."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "is_floating_point")
+
+
+def backend_of(**arrays) -> str:
+    """Return ``"torch"`` or ``"numpy"`` for a set of named array arguments.
+
+    ``None`` entries are ignored; python scalars go with either backend.
+    Mixing numpy arrays and torch tensors raises ``TypeError``.
+    """
+    kinds = {}
+    for name, x in arrays.items():
+        if x is None or isinstance(x, numbers.Number):
+            continue
+        kinds[name] = "torch" if is_torch(x) else "numpy"
+    if len(set(kinds.values())) > 1:
+        detail = ", ".join(f"{k}: {v}" for k, v in kinds.items())
+        raise TypeError(f"mixed numpy and torch inputs ({detail}); convert them to one library")
+    return next(iter(kinds.values()), "numpy")
+
+
+def as_array(name: str, x, backend: str):
+    """Convert lists and scalars to an array of the backend; leave arrays alone."""
+    if backend == "torch":
+        import torch
+
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x))
+        return x
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    if x.dtype == object:
+        raise TypeError(f"{name} must be numeric; got an object array")
+    return x
+
+
+def is_float(x) -> bool:
+    if is_torch(x):
+        return bool(x.is_floating_point())
+    return np.issubdtype(x.dtype, np.floating)
+
+
+def check_float(name: str, x) -> None:
+    """Raise ``TypeError`` unless ``x`` holds floating-point numbers."""
+    if not is_float(x):
+        raise TypeError(
+            f"{name} must be a floating-point array; got dtype {x.dtype}. "
+            f"Convert it first, e.g. {name}.astype(np.float32) or {name}.float()"
+        )
+
+
+def check_time_major(name: str, x) -> None:
+    """Raise ``ValueError`` unless ``x`` has a time axis and no empty dimension."""
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have a time axis, shape [T, *batch]; got a scalar")
+    if 0 in tuple(x.shape):
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); need T >= 1 and non-empty batch dims")
+
+
+def check_same_shape(name: str, x, ref_name: str, ref) -> None:
+    """Raise ``ValueError`` unless ``x.shape == ref.shape`` exactly (no broadcasting)."""
+    if tuple(x.shape) != tuple(ref.shape):
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)} but {ref_name} has shape {tuple(ref.shape)}; "
+            f"they must match exactly (gaelib never broadcasts time-major inputs)"
+        )
+
+
+def check_flags(name: str, x, ref_name: str, ref) -> None:
+    """Episode-boundary flags: same shape as ``ref``; bool, or numbers that are all 0 or 1."""
+    check_same_shape(name, x, ref_name, ref)
+    if is_torch(x):
+        import torch
+
+        if x.dtype == torch.bool:
+            return
+        ok = bool(((x == 0) | (x == 1)).all())
+    else:
+        if x.dtype == np.bool_:
+            return
+        if not (np.issubdtype(x.dtype, np.number)):
+            raise TypeError(f"{name} must be bool (or 0/1 numbers); got dtype {x.dtype}")
+        ok = bool(((x == 0) | (x == 1)).all())
+    if not ok:
+        raise ValueError(f"{name} must contain only True/False (or 0/1); got other values")
+
+
+def check_finite(name: str, x) -> None:
+    """Raise ``ValueError`` if ``x`` holds NaN or infinity."""
+    if is_torch(x):
+        import torch
+
+        bad = not bool(torch.isfinite(x).all())
+    else:
+        bad = not bool(np.isfinite(x).all())
+    if bad:
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def check_unit_interval(name: str, x, ref_name: str, ref) -> None:
+    """A discount-like parameter: a number, or an array of shape ``ref.shape[1:]``
+    (one value per sequence) or ``ref.shape`` (one per step), within [0, 1]."""
+    if isinstance(x, numbers.Number) and not isinstance(x, bool):
+        v = float(x)
+        if not (0.0 <= v <= 1.0):  # also false for NaN
+            raise ValueError(f"{name} must lie in [0, 1]; got {x}")
+        return
+    if isinstance(x, bool):
+        raise TypeError(f"{name} must be a float in [0, 1]; got a bool")
+    shape = tuple(x.shape)
+    allowed = [(), tuple(ref.shape[1:]), tuple(ref.shape)]
+    if shape not in allowed:
+        raise ValueError(
+            f"{name} has shape {shape}; with {ref_name} of shape {tuple(ref.shape)} it must be a float, "
+            f"shape {tuple(ref.shape[1:])} (one value per sequence) or shape {tuple(ref.shape)} (one per step)"
+        )
+    check_float(name, x)
+    lo, hi = (float(x.min()), float(x.max()))
+    if not (0.0 <= lo and hi <= 1.0):
+        raise ValueError(f"{name} must lie in [0, 1]; got values in [{lo}, {hi}]")
