@@ -12,9 +12,9 @@ several times slower on this kind of CPU). Both passes are compiled with numba
 when it is installed; otherwise a numpy loop over time (vectorised across the
 batch) does the same arithmetic.
 
-All arrays here are already validated and reshaped to ``[T, M]`` by the callers
-in :mod:`gaelib.advantages`. ``gamma``/``lam`` arrive as ``[T, M]`` arrays that
-may be broadcast views (stride 0). Internal module: the functions are private.
+All arrays here are already validated and reshaped to C-contiguous ``[T, M]``
+by the callers in :mod:`gaelib.advantages`; flags and parameters that are
+constant in time arrive as ``[1, M]``. Internal module: the functions are private.
 """
 
 from __future__ import annotations
@@ -31,21 +31,30 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 __all__: list[str] = []
 
 
+def _row(x, t):
+    """Row ``t`` of a ``[T, M]`` array, or its only row if it has one (a per-sequence parameter)."""
+    return x[t] if x.shape[0] > 1 else x[0]
+
+
 def _gae_coefficients_py(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
-    """Forward pass for GAE: ``b_t = δ_t``, ``a_t = γ_t λ_t`` (0 at episode ends)."""
+    """Forward pass for GAE: ``b_t = δ_t``, ``a_t = γ_t λ_t`` (0 at episode ends).
+
+    ``term``, ``trunc``, ``g``, ``l`` are ``[T, M]`` or ``[1, M]`` (constant in time).
+    """
     T, M = r.shape
     for t in range(T):
-        last = t + 1 == T
+        if use_next:
+            vn = nv[t]
+        elif t + 1 < T:
+            vn = v[t + 1]
+        else:
+            vn = lv
+        rt, vt, bt, at = r[t], v[t], b[t], a[t]
+        tm, tr, gt, lt = _row(term, t), _row(trunc, t), _row(g, t), _row(l, t)
         for m in range(M):
-            if use_next:
-                vn = nv[t, m]
-            elif last:
-                vn = lv[m]
-            else:
-                vn = v[t + 1, m]
-            gm = zero if term[t, m] else g[t, m]
-            b[t, m] = r[t, m] + gm * vn - v[t, m]
-            a[t, m] = zero if trunc[t, m] else gm * l[t, m]
+            gm = zero if tm[m] else gt[m]
+            bt[m] = rt[m] + gm * vn[m] - vt[m]
+            at[m] = zero if tr[m] else gm * lt[m]
 
 
 def _lambda_return_coefficients_py(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
@@ -58,34 +67,38 @@ def _lambda_return_coefficients_py(r, v, nv, lv, use_next, term, trunc, g, l, ze
     one = zero + 1
     for t in range(T):
         last = t + 1 == T
+        if use_next:
+            vn = nv[t]
+        elif not last:
+            vn = v[t + 1]
+        else:
+            vn = lv
+        rt, bt, at = r[t], b[t], a[t]
+        tm, tr, gt, lt = _row(term, t), _row(trunc, t), _row(g, t), _row(l, t)
         for m in range(M):
-            if use_next:
-                vn = nv[t, m]
-            elif last:
-                vn = lv[m]
-            else:
-                vn = v[t + 1, m]
-            gm = zero if term[t, m] else g[t, m]
-            lc = zero if (trunc[t, m] or last) else l[t, m]
-            b[t, m] = r[t, m] + gm * (one - lc) * vn
-            a[t, m] = gm * lc
+            gm = zero if tm[m] else gt[m]
+            lc = zero if (tr[m] or last) else lt[m]
+            bt[m] = rt[m] + gm * (one - lc) * vn[m]
+            at[m] = gm * lc
 
 
 def _cumsum_coefficients_py(x, disc, done, zero, b, a):
     """Forward pass for a discounted cumulative sum cut where ``done``."""
     T, M = x.shape
     for t in range(T):
+        xt, bt, at, dt, ct = x[t], b[t], a[t], _row(done, t), _row(disc, t)
         for m in range(M):
-            b[t, m] = x[t, m]
-            a[t, m] = zero if done[t, m] else disc[t, m]
+            bt[m] = xt[m]
+            at[m] = zero if dt[m] else ct[m]
 
 
 def _backward_scan_py(b, a):
     """In place: ``b_t <- b_t + a_t b_{t+1}`` for ``t = T-2, ..., 0``."""
     T, M = b.shape
     for t in range(T - 2, -1, -1):
+        bt, at, bn = b[t], a[t], b[t + 1]
         for m in range(M):
-            b[t, m] += a[t, m] * b[t + 1, m]
+            bt[m] += at[m] * bn[m]
 
 
 def backward_scan_numpy(b, a):
@@ -94,36 +107,42 @@ def backward_scan_numpy(b, a):
         b[t] += a[t] * b[t + 1]
 
 
+def gae_coefficients_numpy(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
+    """Vectorised numpy version of the GAE forward pass (the fallback without numba)."""
+    if not use_next:
+        nv = np.concatenate([v[1:], lv[None]], axis=0)
+    gm = np.where(term, zero, g)
+    b[...] = r + gm * nv - v
+    a[...] = np.where(trunc, zero, gm * l)
+
+
+def lambda_return_coefficients_numpy(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
+    """Vectorised numpy version of the λ-return forward pass."""
+    if not use_next:
+        nv = np.concatenate([v[1:], lv[None]], axis=0)
+    cut = np.broadcast_to(trunc, r.shape).copy()
+    cut[-1] = True
+    gm = np.where(term, zero, g)
+    lc = np.where(cut, zero, l)
+    b[...] = r + gm * (1 - lc) * nv
+    a[...] = gm * lc
+
+
+def cumsum_coefficients_numpy(x, disc, done, zero, b, a):
+    """Vectorised numpy version of the discounted-cumsum forward pass."""
+    b[...] = x
+    a[...] = np.where(done, zero, disc)
+
+
 if HAVE_NUMBA:
     _jit = njit(cache=True, nogil=True)
+    _row = _jit(_row)
     gae_coefficients = _jit(_gae_coefficients_py)
     lambda_return_coefficients = _jit(_lambda_return_coefficients_py)
     cumsum_coefficients = _jit(_cumsum_coefficients_py)
     backward_scan = _jit(_backward_scan_py)
 else:  # pragma: no cover
-
-    def _vectorised_gae(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
-        if not use_next:
-            nv = np.concatenate([v[1:], lv[None]], axis=0)
-        gm = np.where(term, zero, g)
-        b[...] = r + gm * nv - v
-        a[...] = np.where(trunc, zero, gm * l)
-
-    def _vectorised_lambda(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
-        if not use_next:
-            nv = np.concatenate([v[1:], lv[None]], axis=0)
-        cut = np.array(trunc, dtype=bool)
-        cut[-1] = True
-        gm = np.where(term, zero, g)
-        lc = np.where(cut, zero, l)
-        b[...] = r + gm * (1 - lc) * nv
-        a[...] = gm * lc
-
-    def _vectorised_cumsum(x, disc, done, zero, b, a):
-        b[...] = x
-        a[...] = np.where(done, zero, disc)
-
-    gae_coefficients = _vectorised_gae
-    lambda_return_coefficients = _vectorised_lambda
-    cumsum_coefficients = _vectorised_cumsum
+    gae_coefficients = gae_coefficients_numpy
+    lambda_return_coefficients = lambda_return_coefficients_numpy
+    cumsum_coefficients = cumsum_coefficients_numpy
     backward_scan = backward_scan_numpy

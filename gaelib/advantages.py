@@ -157,15 +157,11 @@ def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated
         arrays["next_values"] = arrays["values"]  # unused placeholder
         arrays["last_value"] = np.ascontiguousarray(_to_numpy(last_value).astype(dtype).reshape(M))
     for name, f in flags.items():
-        if f is None:
-            arrays[name] = np.broadcast_to(np.zeros((1, 1), np.bool_), (T, M))
-        else:
-            fn_ = _to_numpy(f)
-            arrays[name] = np.ascontiguousarray(fn_.reshape(T, M) != 0)
+        arrays[name] = np.zeros((1, M), np.bool_) if f is None else _flat_flags(f, T, M)
     for name, p in params.items():
         arrays[name] = _broadcast_param(p, shape, T, M, dtype)
     for name in ("gamma", "lam"):
-        arrays.setdefault(name, np.broadcast_to(np.ones((1, 1), dtype), (T, M)))
+        arrays.setdefault(name, np.ones((1, M), dtype))
     return _Prepared(backend, shape, dtype, out_like, arrays, next_values is not None)
 
 
@@ -186,20 +182,26 @@ def _to_numpy(x):
 
 
 def _broadcast_param(p, shape, T, M, dtype):
-    if isinstance(p, float) or isinstance(p, (int, np.integer, np.floating)):
-        return np.broadcast_to(np.full((1, 1), p, dtype), (T, M))
+    """A float, per-sequence or per-step parameter as a ``[1, M]`` or ``[T, M]`` array."""
+    if isinstance(p, (int, float, np.integer, np.floating)):
+        return np.full((1, M), p, dtype)
     a = _to_numpy(p).astype(dtype, copy=False)
-    if tuple(a.shape) == tuple(shape):
-        return np.ascontiguousarray(a.reshape(T, M))
-    return np.broadcast_to(a.reshape(1, M), (T, M))
+    rows = T if tuple(a.shape) == tuple(shape) else 1
+    return np.ascontiguousarray(a.reshape(rows, M))
+
+
+def _flat_flags(f, T, M):
+    """Episode-end flags as a C-contiguous bool ``[T, M]`` array (no copy when possible)."""
+    f = _to_numpy(f).reshape(T, M)
+    return np.ascontiguousarray(f if f.dtype == np.bool_ else f != 0)
 
 
 def _finish(prep: _Prepared, out2d: np.ndarray, fn: str, inputs_to_blame: dict):
     """Reshape a [T, M] result back, check it is finite, convert to the input's library."""
     if not np.isfinite(out2d).all():
         for name, x in inputs_to_blame.items():
-            if x is not None and not isinstance(x, (float, int)):
-                _checks.check_finite(name, x)
+            if x is not None:
+                _checks.check_finite(name, x if _checks.is_torch(x) else np.asarray(x))
         raise ValueError(f"{fn}: the result overflowed ({prep.dtype}); rescale the rewards")
     out = out2d.reshape(prep.shape)
     if prep.backend == "torch":
@@ -256,7 +258,7 @@ def td_residuals(rewards, values, *, last_value=None, next_values=None,
 
     Example:
         >>> td_residuals(np.array([1., 0.]), np.array([0.5, 0.2]), last_value=0.0, gamma=0.9)
-        array([0.68, -0.2 ])
+        array([ 0.68, -0.2 ])
     """
     try:
         prep = _prepare("td_residuals", rewards, values, next_values, last_value,
@@ -326,13 +328,13 @@ def gae(rewards, values, *, last_value=None, next_values=None,
         return GAEOutput(adv, adv + values.detach())
     b, a = _coefficients("gae", prep)
     _kernels.backward_scan(b, a)
+    with np.errstate(all="ignore"):  # non-finite inputs are reported by _finish below
+        ret = np.add(b, prep.arrays["values"], out=a)  # reuse the coefficient buffer
+    # On the CPU, torch results are numpy buffers wrapped without a copy: no torch op runs
+    # here (small torch ops with 2 threads were seen stalling for milliseconds on 2-core VMs).
     adv = _finish(prep, b, "gae", dict(rewards=rewards, values=values,
                                         next_values=next_values, last_value=last_value))
-    if prep.backend == "torch":
-        ret = adv + values.detach().to(adv.dtype)
-    else:
-        ret = adv + prep.arrays["values"].reshape(prep.shape)
-    return GAEOutput(adv, ret)
+    return GAEOutput(adv, _finish(prep, ret, "gae", {}))
 
 
 def lambda_returns(rewards, values, *, last_value=None, next_values=None,
@@ -348,7 +350,9 @@ def lambda_returns(rewards, values, *, last_value=None, next_values=None,
     exponentially weighted average of n-step returns,
     :math:`G^\lambda_t = (1-\lambda)\sum_{n\ge1}\lambda^{n-1} G^{(n)}_t` (with the
     remaining weight on the longest return available), and equals
-    ``gae(...).advantages + values``. λ = 0 gives the one-step target
+    ``gae(...).advantages + values`` whenever the data are consistent, i.e.
+    ``next_values[t] == values[t + 1]`` inside an episode (always true when
+    ``last_value`` is given). λ = 0 gives the one-step target
     :math:`r_t + \gamma V(s_{t+1})`; λ = 1 the (bootstrapped) discounted return.
 
     Args:
@@ -361,7 +365,7 @@ def lambda_returns(rewards, values, *, last_value=None, next_values=None,
 
     Example:
         >>> lambda_returns(np.array([1., 1.]), np.zeros(2), last_value=2.0, gamma=0.5, lam=1.0)
-        array([2. , 2. ])
+        array([2., 2.])
     """
     try:
         prep = _prepare("lambda_returns", rewards, values, next_values, last_value,
@@ -417,8 +421,7 @@ def discounted_cumsum(x, discount, *, done=None):
     dtype = xn.dtype if xn.dtype in (np.float32, np.float64) else np.dtype(np.float32)
     x2 = np.ascontiguousarray(xn.astype(dtype, copy=False).reshape(T, M))
     d2 = _broadcast_param(discount, shape, T, M, dtype)
-    dn = (np.broadcast_to(np.zeros((1, 1), np.bool_), (T, M)) if done is None
-          else np.ascontiguousarray(_to_numpy(done).reshape(T, M) != 0))
+    dn = np.zeros((1, M), np.bool_) if done is None else _flat_flags(done, T, M)
     b = np.empty((T, M), dtype)
     a = np.empty((T, M), dtype)
     _kernels.cumsum_coefficients(x2, d2, dn, dtype.type(0), b, a)

@@ -1,0 +1,198 @@
+r"""Actor-critic networks for PPO: a discrete (categorical) head and a Gaussian head.
+
+Both classes hold two separate multilayer perceptrons, an actor
+:math:`\pi_\theta(a \mid s)` and a critic :math:`V_\phi(s)`, with orthogonal
+initialisation (Saxe et al., 2014): hidden layers with gain :math:`\sqrt 2`, the
+policy head with gain 0.01 (so the initial policy is close to uniform, or to a
+zero-mean Gaussian) and the value head with gain 1, all biases zero. This is the
+initialisation of the PPO implementations in OpenAI Baselines, Stable-Baselines3
+and CleanRL; Andrychowicz et al. (2021, "What matters in on-policy RL?") measured
+that a small policy head matters.
+
+Distributions are written out with tensor ops rather than ``torch.distributions``
+objects: the update calls them thousands of times on small batches, where
+building distribution objects costs more than the arithmetic.
+
+Every network has the same four methods, used by :mod:`gaelib.rollout` and
+:mod:`gaelib.ppo`:
+
+* ``act(obs) -> (action, log_prob, value)``: sample an action (collecting data);
+* ``evaluate(obs, action) -> (log_prob, entropy, value)``: for the losses;
+* ``value(obs) -> value``: :math:`V_\phi(s)`, e.g. of a final observation;
+* ``mode(obs) -> action``: the most likely action (deterministic evaluation).
+
+Shapes: ``obs`` is ``[B, *obs_shape]``; actions are ``[B]`` (int64, discrete)
+or ``[B, action_dim]`` (float, continuous); log-probabilities, entropies and
+values are ``[B]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["mlp", "DiscreteActorCritic", "GaussianActorCritic", "make_actor_critic"]
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def mlp(sizes: Sequence[int], *, activation: str = "tanh", out_gain: float = 1.0) -> nn.Sequential:
+    """A multilayer perceptron with orthogonal initialisation.
+
+    Args:
+        sizes: layer widths ``(in, hidden..., out)``, at least two entries.
+        activation: ``"tanh"`` or ``"relu"``, after every layer but the last.
+        out_gain: gain of the orthogonal initialisation of the last layer
+            (hidden layers use :math:`\\sqrt 2`); all biases start at zero.
+
+    Returns:
+        ``nn.Sequential`` mapping ``[B, sizes[0]]`` to ``[B, sizes[-1]]``.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"sizes must hold at least two positive widths; got {sizes}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}")
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        lin = nn.Linear(a, b)
+        nn.init.orthogonal_(lin.weight, gain=out_gain if last else math.sqrt(2))
+        nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if not last:
+            layers.append(_ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class _ActorCritic(nn.Module):
+    def __init__(self, obs_dim: int, out_dim: int, hidden: Sequence[int], activation: str):
+        super().__init__()
+        if obs_dim < 1:
+            raise ValueError(f"obs_dim must be >= 1; got {obs_dim}")
+        hidden = tuple(int(h) for h in hidden)
+        self.actor = mlp((obs_dim, *hidden, out_dim), activation=activation, out_gain=0.01)
+        self.critic = mlp((obs_dim, *hidden, 1), activation=activation, out_gain=1.0)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """:math:`V_\\phi(s)`, shape ``[B]``."""
+        return self.critic(obs.flatten(1)).squeeze(-1)
+
+
+class DiscreteActorCritic(_ActorCritic):
+    r"""Categorical policy over ``n_actions`` and a state-value critic.
+
+    .. math:: \pi_\theta(a \mid s) = \mathrm{softmax}(f_\theta(s))_a,
+              \qquad \mathcal H = -\textstyle\sum_a \pi \log \pi .
+
+    Args:
+        obs_dim: flattened observation size.
+        n_actions: number of discrete actions.
+        hidden: hidden widths of each of the two MLPs (default ``(64, 64)``).
+        activation: ``"tanh"`` (default) or ``"relu"``.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64),
+                 activation: str = "tanh"):
+        if n_actions < 2:
+            raise ValueError(f"n_actions must be >= 2; got {n_actions}")
+        super().__init__(obs_dim, n_actions, hidden, activation)
+        self.n_actions = int(n_actions)
+
+    def _log_probs(self, obs):
+        return torch.log_softmax(self.actor(obs.flatten(1)), dim=-1)
+
+    def act(self, obs):
+        """Sample ``a ~ π(·|s)``; return ``(action [B] int64, log_prob [B], value [B])``."""
+        logp_all = self._log_probs(obs)
+        action = torch.multinomial(logp_all.exp(), 1).squeeze(-1)
+        return action, logp_all.gather(-1, action[:, None]).squeeze(-1), self.value(obs)
+
+    def evaluate(self, obs, action):
+        """``(log π(a|s) [B], entropy [B], V(s) [B])`` for given actions ``[B]``."""
+        logp_all = self._log_probs(obs)
+        logp = logp_all.gather(-1, action.long()[:, None]).squeeze(-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        return logp, entropy, self.value(obs)
+
+    def mode(self, obs):
+        """The most likely action, ``[B]`` int64."""
+        return self.actor(obs.flatten(1)).argmax(-1)
+
+
+class GaussianActorCritic(_ActorCritic):
+    r"""Diagonal Gaussian policy with a state-independent log standard deviation.
+
+    .. math:: \pi_\theta(a \mid s) = \mathcal N\big(a;\ \mu_\theta(s),\ \mathrm{diag}(e^{2\,\log\sigma})\big),
+              \qquad \mathcal H = \textstyle\sum_i \big(\log\sigma_i + \tfrac12 \log(2\pi e)\big).
+
+    Sampled actions are unbounded; the rollout collector clips them to the action
+    space's bounds before stepping the environment and stores the unclipped ones
+    (so log-probabilities stay exact), as Stable-Baselines3 does.
+
+    Args:
+        obs_dim: flattened observation size.
+        action_dim: size of the action vector.
+        hidden: hidden widths of each of the two MLPs (default ``(64, 64)``).
+        activation: ``"tanh"`` (default) or ``"relu"``.
+        log_std_init: initial :math:`\log\sigma` (default 0).
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (64, 64),
+                 activation: str = "tanh", log_std_init: float = 0.0):
+        if action_dim < 1:
+            raise ValueError(f"action_dim must be >= 1; got {action_dim}")
+        super().__init__(obs_dim, action_dim, hidden, activation)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def _log_prob(self, mean, action):
+        z = (action - mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def act(self, obs):
+        """Sample ``a ~ N(μ(s), σ²)``; return ``(action [B, d], log_prob [B], value [B])``."""
+        mean = self.actor(obs.flatten(1))
+        action = mean + torch.exp(self.log_std) * torch.randn_like(mean)
+        return action, self._log_prob(mean, action), self.value(obs)
+
+    def evaluate(self, obs, action):
+        """``(log π(a|s) [B], entropy [B], V(s) [B])`` for given actions ``[B, d]``."""
+        mean = self.actor(obs.flatten(1))
+        entropy = (self.log_std + 0.5 * math.log(2 * math.pi * math.e)).sum().expand(mean.shape[0])
+        return self._log_prob(mean, action), entropy, self.value(obs)
+
+    def mode(self, obs):
+        """The mean action ``μ(s)``, ``[B, d]``."""
+        return self.actor(obs.flatten(1))
+
+
+def make_actor_critic(observation_space, action_space, *, hidden: Sequence[int] = (64, 64),
+                      activation: str = "tanh") -> _ActorCritic:
+    """Build the actor-critic that fits a pair of Gymnasium spaces.
+
+    Args:
+        observation_space: a ``gymnasium.spaces.Box`` (any shape; flattened).
+        action_space: ``gymnasium.spaces.Discrete`` (categorical head) or a 1-D
+            ``gymnasium.spaces.Box`` (Gaussian head).
+        hidden: hidden widths of the actor and of the critic.
+        activation: ``"tanh"`` or ``"relu"``.
+
+    Returns:
+        A :class:`DiscreteActorCritic` or a :class:`GaussianActorCritic`.
+
+    Raises:
+        TypeError: other kinds of spaces.
+    """
+    from gymnasium import spaces
+
+    if not isinstance(observation_space, spaces.Box):
+        raise TypeError(f"observation_space must be a gymnasium Box; got {observation_space}")
+    obs_dim = int(math.prod(observation_space.shape))
+    if isinstance(action_space, spaces.Discrete):
+        return DiscreteActorCritic(obs_dim, int(action_space.n), hidden, activation)
+    if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+        return GaussianActorCritic(obs_dim, int(action_space.shape[0]), hidden, activation)
+    raise TypeError(f"action_space must be Discrete or a 1-D Box; got {action_space}")
