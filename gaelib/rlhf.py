@@ -28,7 +28,7 @@ from gaelib.tiny_lm import EOS, TinyGPT, ValueModel, count_parameters, generate,
     sequence_logprobs, sortedness
 
 __all__ = ["RLHFConfig", "RLHFResult", "ESTIMATORS", "ppo_policy_loss", "ppo_value_loss",
-           "compute_advantages", "train_rlhf"]
+           "compute_advantages", "rollout", "policy_gradient", "train_rlhf"]
 
 ESTIMATORS = ("gae", "grpo", "drgrpo", "rloo", "reinforce_pp", "reinforce")
 """``gae`` (critic; λ, decoupled λ, length-adaptive λ), ``grpo``, ``drgrpo`` (GRPO without
@@ -156,19 +156,59 @@ def compute_advantages(cfg: RLHFConfig, rewards, values, mask):
     return adv, None, adv
 
 
-def train_rlhf(base: TinyGPT, cfg: RLHFConfig) -> RLHFResult:
+@torch.no_grad()
+def rollout(policy: TinyGPT, ref: TinyGPT, critic: ValueModel | None, cfg: RLHFConfig,
+            gen: torch.Generator) -> dict:
+    """Sample a batch and build its shaped rewards (steps 1-3 of :func:`train_rlhf`).
+
+    Returns a dict of tensors: ``prompts [B, P]``, ``responses [B, R]``, ``seq`` (both),
+    ``P``, ``mask [B, R]`` (float), ``logp_old``, ``logp_ref``, ``values`` (or ``None``),
+    ``score [B]``, ``kl`` (k1 per token, masked, for logging) and ``rewards [B, R]``.
+    """
+    prompts = make_prompts(cfg.n_prompts, gen).repeat_interleave(cfg.group_size, 0)
+    responses = generate(policy, prompts, cfg.max_new, gen)
+    mask = llm.response_mask(responses, EOS).float()
+    seq = torch.cat([prompts, responses], 1)
+    P = prompts.shape[1]
+    logp_old = sequence_logprobs(policy, prompts, responses)
+    logp_ref = sequence_logprobs(ref, prompts, responses)
+    values = critic(seq)[:, P - 1:-1] * mask if critic is not None else None
+    score = sortedness(prompts, responses, min_digits=cfg.min_digits)
+    kl = llm.kl_penalty(logp_old, logp_ref, mask, kind=cfg.kl_kind)
+    rewards = llm.token_rewards(score, kl, mask, kl_coef=cfg.kl_coef)
+    return dict(prompts=prompts, responses=responses, seq=seq, P=P, mask=mask, logp_old=logp_old,
+                logp_ref=logp_ref, values=values, score=score,
+                kl=llm.kl_penalty(logp_old, logp_ref, mask, kind="k1"), rewards=rewards)
+
+
+def policy_gradient(policy: TinyGPT, batch: dict, advantages) -> torch.Tensor:
+    r"""The policy-gradient estimate of one batch, flattened: :math:`\nabla_\theta\,
+    \operatorname{mean}_{m_t=1} \hat A_t \log\pi_\theta(a_t|s_t)` (the PPO surrogate's gradient at ratio 1).
+    """
+    policy.zero_grad(set_to_none=True)
+    logp = sequence_logprobs(policy, batch["prompts"], batch["responses"])
+    mask = batch["mask"]
+    ((advantages * logp * mask).sum() / mask.sum()).backward()
+    return torch.cat([p.grad.reshape(-1) for p in policy.parameters() if p.grad is not None]).clone()
+
+
+def train_rlhf(base: TinyGPT, cfg: RLHFConfig, *, critic: ValueModel | None = None) -> RLHFResult:
     """Fine-tune a copy of ``base`` with PPO against :func:`~gaelib.tiny_lm.sortedness`.
 
     ``base`` stays untouched and serves as the frozen reference policy of the KL penalty.
-    With ``estimator="gae"`` a critic (:class:`~gaelib.tiny_lm.ValueModel`, a copy of
-    ``base``'s trunk with a zero head) is trained alongside.
+    With ``estimator="gae"`` a critic is trained alongside: a copy of ``critic`` if given
+    (e.g. a pretrained one), else a :class:`~gaelib.tiny_lm.ValueModel` made from
+    ``base``'s trunk with a zero head.
     """
     if cfg.estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}; got {cfg.estimator!r}")
     gen = torch.Generator().manual_seed(cfg.seed)
     ref = base.eval()
     policy = copy.deepcopy(base).train()
-    critic = ValueModel(base).train() if cfg.estimator == "gae" else None
+    if cfg.estimator != "gae":
+        critic = None
+    else:
+        critic = copy.deepcopy(critic).train() if critic is not None else ValueModel(base).train()
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     copt = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr) if critic is not None else None
     keys = ("score", "sorted", "kl", "length", "eos", "adv_std", "seconds")
@@ -176,22 +216,11 @@ def train_rlhf(base: TinyGPT, cfg: RLHFConfig) -> RLHFResult:
     B = cfg.n_prompts * cfg.group_size
     for _ in range(cfg.iterations):
         t0 = time.perf_counter()
-        # ---- 1. rollout
-        prompts = make_prompts(cfg.n_prompts, gen).repeat_interleave(cfg.group_size, 0)
-        responses = generate(policy, prompts, cfg.max_new, gen)
-        mask = llm.response_mask(responses, EOS).float()
-        seq = torch.cat([prompts, responses], 1)
-        P = prompts.shape[1]
-        with torch.no_grad():
-            logp_old = sequence_logprobs(policy, prompts, responses)
-            logp_ref = sequence_logprobs(ref, prompts, responses)
-            values = critic(seq)[:, P - 1:-1] * mask if critic is not None else None
-        # ---- 2-3. score and shape the rewards
-        score = sortedness(prompts, responses, min_digits=cfg.min_digits)
-        kl = llm.kl_penalty(logp_old, logp_ref, mask, kind=cfg.kl_kind)
-        rewards = llm.token_rewards(score, kl, mask, kl_coef=cfg.kl_coef)
-        # ---- 4. advantages
-        adv, targets, raw = compute_advantages(cfg, rewards, values, mask)
+        # ---- 1-4. rollout, score, shape the rewards, advantages
+        b = rollout(policy, ref, critic, cfg, gen)
+        prompts, responses, seq, mask, P = b["prompts"], b["responses"], b["seq"], b["mask"], b["P"]
+        logp_old, values, score = b["logp_old"], b["values"], b["score"]
+        adv, targets, raw = compute_advantages(cfg, b["rewards"], values, mask)
         # ---- 5. PPO updates
         for _ in range(cfg.epochs):
             perm = torch.randperm(B, generator=gen)
@@ -213,7 +242,7 @@ def train_rlhf(base: TinyGPT, cfg: RLHFConfig) -> RLHFResult:
         n = mask.sum(1)
         hist["score"].append(float(score.mean()))
         hist["sorted"].append(float((score == 1).float().mean()))
-        hist["kl"].append(float(((logp_old - logp_ref) * mask).sum(1).mean()))
+        hist["kl"].append(float(b["kl"].sum(1).mean()))
         hist["length"].append(float(n.mean()))
         hist["eos"].append(float((responses == EOS).any(1).float().mean()))
         hist["adv_std"].append(float(llm.masked_var(raw, mask) ** 0.5))
