@@ -1,12 +1,14 @@
 # Two commands for readers:   make book   (build the HTML book into _build/html)
 #                              make test   (unit + property tests, nbval on every chapter, strict book build)
 # Both create a virtual environment in .venv on first use and install everything into it.
-# Override for your machine, e.g.:  make test PYTHON=python3.11 TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu"
+# Override for your machine, e.g.:
+#   make test PYTHON=python3.11 TORCH_SPEC="torch>=2.3" TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 
 PYTHON     ?= python3
 VENV       ?= .venv
 # The CPU build of torch. Installed before anything else, or pip pulls a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
 BIN        := $(VENV)/bin
 # Same hash seed for the executing kernels and for nbval (set/dict order), one torch thread.
 RUN        := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 SDL_VIDEODRIVER=dummy
@@ -24,7 +26,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $@
 
