@@ -92,6 +92,37 @@ def _cumsum_coefficients_py(x, disc, done, zero, b, a):
             at[m] = zero if dt[m] else ct[m]
 
 
+def _at(x, m, t):
+    """``x[m, t]`` of a ``[M, T]`` array that may have one row or one column (broadcast)."""
+    return x[m if x.shape[0] > 1 else 0, t if x.shape[1] > 1 else 0]
+
+
+def _gae_sequence_major_py(r, v, nv, lv, use_next, term, trunc, g, l, zero, adv, ret):
+    """GAE along each sequence of ``[M, T]`` arrays, in one backward pass per row.
+
+    For batch-major token tensors (``[batch, tokens]``, rows contiguous in time), this
+    walks each row backwards and never transposes the batch.
+    """
+    M, T = r.shape
+    for m in range(M):
+        carry = zero
+        for t in range(T - 1, -1, -1):
+            if use_next:
+                vn = nv[m, t]
+            elif t + 1 < T:
+                vn = v[m, t + 1]
+            else:
+                vn = lv[m]
+            gm = zero if _at(term, m, t) else _at(g, m, t)
+            delta = r[m, t] + gm * vn - v[m, t]
+            if _at(trunc, m, t):
+                carry = delta
+            else:
+                carry = delta + gm * _at(l, m, t) * carry
+            adv[m, t] = carry
+            ret[m, t] = carry + v[m, t]
+
+
 def _backward_scan_py(b, a):
     """In place: ``b_t <- b_t + a_t b_{t+1}`` for ``t = T-2, ..., 0``."""
     T, M = b.shape
@@ -137,11 +168,14 @@ def cumsum_coefficients_numpy(x, disc, done, zero, b, a):
 if HAVE_NUMBA:
     _jit = njit(cache=True, nogil=True)
     _row = _jit(_row)
+    _at = _jit(_at)
+    gae_sequence_major = _jit(_gae_sequence_major_py)
     gae_coefficients = _jit(_gae_coefficients_py)
     lambda_return_coefficients = _jit(_lambda_return_coefficients_py)
     cumsum_coefficients = _jit(_cumsum_coefficients_py)
     backward_scan = _jit(_backward_scan_py)
 else:  # pragma: no cover
+    gae_sequence_major = _gae_sequence_major_py  # only reached for sequence-major inputs
     gae_coefficients = gae_coefficients_numpy
     lambda_return_coefficients = lambda_return_coefficients_numpy
     cumsum_coefficients = cumsum_coefficients_numpy

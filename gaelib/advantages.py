@@ -68,6 +68,7 @@ class _Prepared(NamedTuple):
     out_like: Any  # the torch tensor whose dtype/device results take, else None
     arrays: dict  # name -> 2-D numpy arrays [T, M] (or [M] for last_value)
     use_next: bool
+    sequence_major: bool = False  # arrays are [M, T] instead (see _prepare_sequence_major)
 
 
 def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated, gamma, lam):
@@ -145,6 +146,10 @@ def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated
         dtype = np.dtype(np.float32) if dtype.itemsize <= 4 else np.dtype(np.float64)
 
     M = int(np.prod(shape[1:], dtype=np.int64))
+    if fn == "gae" and _kernels.HAVE_NUMBA and _is_transposed_2d(rewards, values, next_values, *flags.values(),
+                                          *[p for p in params.values() if getattr(p, "ndim", 0) == 2]):
+        return _prepare_sequence_major(backend, shape, dtype, out_like, rewards, values, next_values,
+                                       last_value, flags, params)
 
     def flat(x):
         return np.ascontiguousarray(_to_numpy(x).astype(dtype, copy=False).reshape(T, M))
@@ -163,6 +168,50 @@ def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated
     for name in ("gamma", "lam"):
         arrays.setdefault(name, np.ones((1, M), dtype))
     return _Prepared(backend, shape, dtype, out_like, arrays, next_values is not None)
+
+
+def _is_transposed_2d(*xs):
+    """Whether every given [T, M] input is the transpose of a C-contiguous [M, T] array.
+
+    That is how batch-major token tensors ``[batch, tokens]`` arrive (``x.T``); GAE then
+    runs along each contiguous sequence instead of copying everything to time-major.
+    """
+    for x in xs:
+        if x is None:
+            continue
+        a = _to_numpy(x)
+        if a.ndim != 2 or a.shape[0] == 1 or a.shape[1] == 1 or not a.T.flags.c_contiguous:
+            return False
+    return True
+
+
+def _prepare_sequence_major(backend, shape, dtype, out_like, rewards, values, next_values,
+                            last_value, flags, params):
+    """Like the end of :func:`_prepare`, but arrays are ``[M, T]`` (one row per sequence)."""
+    T, M = shape
+
+    def rows(x):
+        return np.ascontiguousarray(_to_numpy(x).astype(dtype, copy=False).T)
+
+    arrays = {"rewards": rows(rewards), "values": rows(values)}
+    arrays["next_values"] = arrays["values"] if next_values is None else rows(next_values)
+    arrays["last_value"] = (np.zeros(M, dtype) if last_value is None
+                            else np.ascontiguousarray(_to_numpy(last_value).astype(dtype).reshape(M)))
+    for name, f in flags.items():
+        if f is None:
+            arrays[name] = np.zeros((1, 1), np.bool_)
+        else:
+            a = _to_numpy(f).T
+            arrays[name] = np.ascontiguousarray(a if a.dtype == np.bool_ else a != 0)
+    for name in ("gamma", "lam"):
+        p = params.get(name, 1.0)
+        if isinstance(p, (int, float, np.integer, np.floating)):
+            arrays[name] = np.full((1, 1), p, dtype)
+        elif getattr(p, "ndim", 0) == 2:
+            arrays[name] = rows(p)
+        else:
+            arrays[name] = np.ascontiguousarray(_to_numpy(p).astype(dtype).reshape(M, 1))
+    return _Prepared(backend, shape, dtype, out_like, arrays, next_values is not None, True)
 
 
 class _NotCPUError(Exception):
@@ -326,6 +375,15 @@ def gae(rewards, values, *, last_value=None, next_values=None,
         adv = _torch_native("gae", rewards, values, next_values, last_value,
                             terminated, truncated, gamma, lam)
         return GAEOutput(adv, adv + values.detach())
+    if prep.sequence_major:
+        A = prep.arrays
+        M, T = A["rewards"].shape
+        adv, ret = np.empty((M, T), prep.dtype), np.empty((M, T), prep.dtype)
+        _kernels.gae_sequence_major(A["rewards"], A["values"], A["next_values"], A["last_value"],
+                                    prep.use_next, A["terminated"], A["truncated"], A["gamma"],
+                                    A["lam"], _zero(prep), adv, ret)
+        inputs = dict(rewards=rewards, values=values, next_values=next_values, last_value=last_value)
+        return GAEOutput(_finish(prep, adv.T, "gae", inputs), _finish(prep, ret.T, "gae", {}))
     b, a = _coefficients("gae", prep)
     _kernels.backward_scan(b, a)
     with np.errstate(all="ignore"):  # non-finite inputs are reported by _finish below

@@ -38,7 +38,7 @@ def gae_loop(rewards, values, *, last_value=None, next_values=None,
         rewards, values: ``[T, *batch]`` numpy arrays.
         last_value: ``batch``-shaped :math:`V(s_T)`, or ``next_values`` ``[T, *batch]``.
         terminated, truncated: optional ``[T, *batch]`` bool arrays.
-        gamma, lam: floats (or arrays broadcastable to ``batch``).
+        gamma, lam: floats, ``batch``-shaped arrays, or ``[T, *batch]`` arrays (per step).
 
     Returns:
         ``(advantages, returns)``, each ``[T, *batch]``.
@@ -50,10 +50,12 @@ def gae_loop(rewards, values, *, last_value=None, next_values=None,
     trunc = np.zeros(rewards.shape, bool) if truncated is None else np.asarray(truncated, bool)
     advantages = np.zeros_like(rewards)
     next_adv = np.zeros_like(rewards[0])
+    per_step = lambda x, t: x[t] if np.ndim(x) == rewards.ndim else x  # noqa: E731
     for t in reversed(range(len(rewards))):
+        g, l = per_step(gamma, t), per_step(lam, t)
         not_term = 1.0 - term[t]
-        delta = rewards[t] + gamma * not_term * nxt[t] - values[t]
-        next_adv = delta + gamma * lam * not_term * (1.0 - trunc[t]) * next_adv
+        delta = rewards[t] + g * not_term * nxt[t] - values[t]
+        next_adv = delta + g * l * not_term * (1.0 - trunc[t]) * next_adv
         advantages[t] = next_adv
     return advantages, advantages + values
 

@@ -360,3 +360,38 @@ def test_next_state_values_bad_inputs():
         next_state_values(np.zeros((3, 2)), np.zeros(2), truncated=np.zeros((3, 2), bool))
     with pytest.raises(ValueError, match=r"last_value has shape \(3,\)"):
         next_state_values(np.zeros((3, 2)), np.zeros(3))
+
+
+# --------------------------------------------------------------------------- batch-major (transposed) inputs
+
+
+@pytest.mark.parametrize("variant", ["last_value", "next_values", "per_step", "per_sequence", "torch"])
+def test_sequence_major_path_matches_time_major(variant):
+    """[batch, tokens] arrays passed as .T take a kernel that walks each row; same results."""
+    rng = np.random.default_rng(7)
+    B, L = 5, 9
+    r, v, nv = (rng.normal(size=(B, L)) for _ in range(3))   # batch-major, C-contiguous
+    term = rng.random((B, L)) < 0.15
+    trunc = (rng.random((B, L)) < 0.15) & ~term
+    kw = dict(terminated=term.T, truncated=trunc.T, gamma=0.9, lam=0.8)
+    if variant == "last_value":
+        kw.update(last_value=rng.normal(size=B), truncated=None)
+    else:
+        kw.update(next_values=nv.T)
+    if variant == "per_step":
+        kw.update(gamma=rng.uniform(size=(B, L)).T, lam=rng.uniform(size=(B, L)).T)
+    if variant == "per_sequence":
+        kw.update(lam=rng.uniform(size=B))
+    args = (r.T, v.T)
+    if variant == "torch":
+        args = tuple(torch.from_numpy(x) for x in args)
+        kw = {k: (torch.from_numpy(np.asarray(x)) if isinstance(x, np.ndarray) else x) for k, x in kw.items()}
+    assert not np.asarray(args[0]).flags.c_contiguous
+    adv, ret = gae(*args, **kw)
+    # the same data, copied to C-contiguous time-major arrays, takes the [T, M] kernels
+    copy = lambda x: np.ascontiguousarray(np.asarray(x)) if x is not None and not isinstance(x, float) else x
+    adv2, ret2 = gae(*(copy(a) for a in args), **{k: copy(x) for k, x in kw.items()})
+    np.testing.assert_allclose(np.asarray(adv), adv2, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(ret), ret2, atol=1e-12)
+    ref, _ = gae_loop(*(copy(a) for a in args), **{k: copy(x) for k, x in kw.items()})
+    np.testing.assert_allclose(adv2, ref, atol=1e-12)
