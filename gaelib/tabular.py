@@ -16,7 +16,7 @@ computed exactly:
   through the linear solve (:func:`policy_gradient_autograd`).
 
 Trajectories are sampled with a seeded generator (:func:`sample_episodes`) into
-time-major arrays that feed :func:`gaelib.gae` directly, and
+time-major arrays that feed :func:`gaelib.advantages.gae` directly, and
 :func:`sampled_policy_gradient` turns per-step weights (returns, advantages,
 TD residuals) into the Monte Carlo policy-gradient estimate.
 
@@ -545,10 +545,10 @@ def sample_episodes(mdp: TabularMDP, policy, n_episodes: int, max_steps: int,
     :math:`a_t \sim \pi(\cdot\mid s_t)`, :math:`s_{t+1} \sim P(\cdot\mid s_t,a_t)`,
     :math:`r_t = r(s_t,a_t)` until it enters a terminal state (``terminated``) or
     reaches ``max_steps`` steps (``truncated`` on its last step). Per step, the
-    generator draws one uniform for the actions and one for the next states of
-    all episodes, so results depend only on the seed.
+    generator draws one uniform for the action and one for the next state of
+    each running episode, so results depend only on the seed.
 
-    The output feeds :func:`gaelib.gae` directly, e.g. with state values ``V``::
+    The output feeds :func:`gaelib.advantages.gae` directly, e.g. with state values ``V``::
 
         gae(ro.rewards, V[ro.states], next_values=V[ro.next_states],
             terminated=ro.terminated, truncated=ro.truncated, gamma=..., lam=...)
@@ -560,7 +560,7 @@ def sample_episodes(mdp: TabularMDP, policy, n_episodes: int, max_steps: int,
         policy: ``[S, A]`` float, :math:`\pi(a\mid s)`.
         n_episodes: ``N`` >= 1.
         max_steps: ``T`` >= 1, the length of the arrays.
-        rng: a ``numpy.random.Generator`` (e.g. from :func:`gaelib.seed_everything`).
+        rng: a ``numpy.random.Generator`` (e.g. from :func:`gaelib.utils.seed_everything`).
 
     Returns:
         :class:`Rollout` of ``[T, N]`` arrays.
@@ -582,21 +582,23 @@ def sample_episodes(mdp: TabularMDP, policy, n_episodes: int, max_steps: int,
     truncated = np.zeros((T, N), bool)
     valid = np.zeros((T, N), bool)
     s = _sample_rows(np.broadcast_to(mdp.initial, (N, mdp.n_states)), rng.random(N))
-    alive = np.ones(N, bool)
+    live = np.arange(N)  # the episodes still running
     for t in range(T):
-        a = _sample_rows(pi[s], rng.random(N))
-        s2 = _sample_rows(mdp.transitions[s, a], rng.random(N))
-        s2 = np.where(alive, s2, s)  # padding: stay in the final state
-        states[t], actions[t], next_states[t] = s, np.where(alive, a, 0), s2
-        rewards[t] = np.where(alive, mdp.rewards[s, a], 0.0)
-        valid[t] = alive
-        terminated[t] = np.where(alive, mdp.terminal[s2], True)
-        alive = alive & ~mdp.terminal[s2]
-        s = s2
-        if not alive.any():  # every episode has ended: the rest is padding
+        states[t] = s
+        next_states[t] = s  # padding stays in the final state
+        sl = s[live]
+        a = _sample_rows(pi[sl], rng.random(live.size))
+        s2 = _sample_rows(mdp.transitions[sl, a], rng.random(live.size))
+        actions[t, live], next_states[t, live] = a, s2
+        rewards[t, live] = mdp.rewards[sl, a]
+        valid[t, live] = True
+        terminated[t, live] = mdp.terminal[s2]
+        s = next_states[t].copy()
+        live = live[~mdp.terminal[s2]]
+        if live.size == 0:  # every episode has ended: the rest is padding
             states[t + 1:] = next_states[t + 1:] = s
             break
-    truncated[T - 1] = alive
+    truncated[T - 1, live] = True
     return Rollout(states, actions, rewards, next_states, terminated, truncated, valid)
 
 
@@ -635,12 +637,11 @@ def sampled_policy_gradient(mdp: TabularMDP, policy, rollout: Rollout, weights, 
     _checks.check_same_shape("weights", w, "rollout.rewards", rollout.rewards)
     T, N = w.shape
     S, A = mdp.n_states, mdp.n_actions
-    coef = np.where(rollout.valid, w, 0.0)
-    if discount_steps:
-        coef = coef * (mdp.gamma ** np.arange(T))[:, None]
-    score = np.eye(A)[rollout.actions] - pi[rollout.states]  # [T, N, A]
-    idx = (np.arange(N)[None, :] * S + rollout.states).ravel()
-    contrib = (coef[..., None] * score).reshape(-1, A)
+    t, n = np.nonzero(rollout.valid)  # only real steps contribute
+    s, a = rollout.states[t, n], rollout.actions[t, n]
+    coef = w[t, n] * (mdp.gamma ** t if discount_steps else 1.0)
+    contrib = coef[:, None] * (np.eye(A)[a] - pi[s])  # Psi_t * d log pi(a_t|s_t) / d theta_{s_t, .}
+    idx = n * S + s
     out = np.stack([np.bincount(idx, weights=contrib[:, b], minlength=N * S) for b in range(A)],
                    axis=-1).reshape(N, S, A)
     return out if per_episode else out.mean(axis=0)
