@@ -28,7 +28,7 @@ def _next_values(values, last_value, next_values):
 
 def gae_loop(rewards, values, *, last_value=None, next_values=None,
              terminated=None, truncated=None, gamma, lam):
-    r"""GAE by the textbook backward loop (the reference for :func:`gaelib.advantages.gae`).
+    r"""GAE by the textbook backward loop (the reference for :func:`gaelib.gae`).
 
     .. math::
         \delta_t = r_t + \gamma (1 - d^{\mathrm{term}}_t) V(s_{t+1}) - V(s_t), \qquad

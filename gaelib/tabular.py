@@ -16,7 +16,7 @@ computed exactly:
   through the linear solve (:func:`policy_gradient_autograd`).
 
 Trajectories are sampled with a seeded generator (:func:`sample_episodes`) into
-time-major arrays that feed :func:`gaelib.advantages.gae` directly, and
+time-major arrays that feed :func:`gaelib.gae` directly, and
 :func:`sampled_policy_gradient` turns per-step weights (returns, advantages,
 TD residuals) into the Monte Carlo policy-gradient estimate.
 
@@ -548,7 +548,7 @@ def sample_episodes(mdp: TabularMDP, policy, n_episodes: int, max_steps: int,
     generator draws one uniform for the action and one for the next state of
     each running episode, so results depend only on the seed.
 
-    The output feeds :func:`gaelib.advantages.gae` directly, e.g. with state values ``V``::
+    The output feeds :func:`gaelib.gae` directly, e.g. with state values ``V``::
 
         gae(ro.rewards, V[ro.states], next_values=V[ro.next_states],
             terminated=ro.terminated, truncated=ro.truncated, gamma=..., lam=...)
@@ -560,7 +560,7 @@ def sample_episodes(mdp: TabularMDP, policy, n_episodes: int, max_steps: int,
         policy: ``[S, A]`` float, :math:`\pi(a\mid s)`.
         n_episodes: ``N`` >= 1.
         max_steps: ``T`` >= 1, the length of the arrays.
-        rng: a ``numpy.random.Generator`` (e.g. from :func:`gaelib.utils.seed_everything`).
+        rng: a ``numpy.random.Generator`` (e.g. from :func:`gaelib.seed_everything`).
 
     Returns:
         :class:`Rollout` of ``[T, N]`` arrays.
