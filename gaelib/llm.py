@@ -235,7 +235,12 @@ def response_mask(tokens, eos_id: int):
         raise ValueError(f"tokens must be [batch, tokens]; got shape {t.shape}")
     is_eos = t == eos_id
     after = np.cumsum(is_eos, axis=1) - is_eos  # number of EOS strictly before each position
-    return _back(after == 0, tokens)
+    out = after == 0
+    if _checks.is_torch(tokens):
+        import torch
+
+        return torch.from_numpy(out).to(tokens.device)
+    return out
 
 
 def last_token_index(mask):
@@ -327,7 +332,7 @@ def token_rewards(scores, kl, mask, *, kl_coef: float):
         raise ValueError(f"kl_coef must be a number >= 0; got {kl_coef!r}")
     last = last_token_index(m)
     kn = _np(k)
-    r = np.where(m, -float(kl_coef) * kn, 0.0).astype(_float_dtype(kn, s))
+    r = (np.where(m, -float(kl_coef) * kn, 0.0) + 0.0).astype(_float_dtype(kn, s))  # + 0.0: no -0.0
     r[np.arange(len(s)), last] += s
     return _back(r, k)
 
@@ -630,7 +635,7 @@ def reinforce_pp_advantages(rewards, mask, *, gamma, groups=None, eps: float = 1
     Args:
         rewards: ``[batch, tokens]`` float token rewards (KL penalty included).
         mask: ``[batch, tokens]`` 0/1.
-        gamma: γ in [0, 1] (float).
+        gamma: γ in [0, 1] (float or ``[batch]``); unused with ``groups``.
         groups: optional int group size or ``[batch]`` group ids.
         eps: added to the variance.
 

@@ -10,7 +10,7 @@ seconds and to fine-tune with PPO in a minute on two CPU cores, with no download
   reward :func:`sortedness` scores how sorted the digits are, once, at the end: the
   reward a verifier or reward model would give.
 * **The model.** :class:`TinyGPT`, a pre-LayerNorm decoder-only transformer
-  (d=64, 2 layers, 4 heads by default, about 104k parameters). :class:`ValueModel` is
+  (d=64, 2 layers, 4 heads by default, about 103k parameters). :class:`ValueModel` is
   a critic: a copy of a trunk with a scalar head, initialised to zero.
 
 Sampling uses an explicit ``torch.Generator`` so that runs repeat exactly.
@@ -230,7 +230,7 @@ def sortedness(prompts: torch.Tensor, responses: torch.Tensor, *, min_digits: in
             if t == EOS or t == PAD:
                 break
             d.append(t)
-        if len(d) < min_digits:
+        if len(d) < max(min_digits, 2):  # a single digit has no pair
             scores.append(0.0)
         else:
             scores.append(float(np.mean([a <= b for a, b in zip(d[:-1], d[1:])])))
