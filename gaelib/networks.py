@@ -17,7 +17,8 @@ Every network has the same four methods, used by :mod:`gaelib.rollout` and
 :mod:`gaelib.ppo`:
 
 * ``act(obs) -> (action, log_prob, value)``: sample an action (collecting data);
-* ``evaluate(obs, action) -> (log_prob, entropy, value)``: for the losses;
+* ``evaluate(obs, action, with_entropy=True) -> (log_prob, entropy, value)``: for the
+  losses (``entropy`` is None with ``with_entropy=False``, which saves its cost);
 * ``value(obs) -> value``: :math:`V_\phi(s)`, e.g. of a final observation;
 * ``mode(obs) -> action``: the most likely action (deterministic evaluation).
 
@@ -32,11 +33,13 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["mlp", "DiscreteActorCritic", "GaussianActorCritic", "make_actor_critic"]
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+_ACTIVATION_FNS = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
 
 
 def mlp(sizes: Sequence[int], *, activation: str = "tanh", out_gain: float = 1.0) -> nn.Sequential:
@@ -68,6 +71,13 @@ def mlp(sizes: Sequence[int], *, activation: str = "tanh", out_gain: float = 1.0
     return nn.Sequential(*layers)
 
 
+def _run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    # seq(x) without nn.Module's per-call machinery (hooks), which costs more than a small layer.
+    for layer in seq:
+        x = F.linear(x, layer.weight, layer.bias) if type(layer) is nn.Linear else _ACTIVATION_FNS[type(layer)](x)
+    return x
+
+
 class _ActorCritic(nn.Module):
     def __init__(self, obs_dim: int, out_dim: int, hidden: Sequence[int], activation: str):
         super().__init__()
@@ -79,7 +89,7 @@ class _ActorCritic(nn.Module):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """:math:`V_\\phi(s)`, shape ``[B]``."""
-        return self.critic(obs.flatten(1)).squeeze(-1)
+        return _run(self.critic, obs.flatten(1)).squeeze(-1)
 
 
 class DiscreteActorCritic(_ActorCritic):
@@ -103,24 +113,29 @@ class DiscreteActorCritic(_ActorCritic):
         self.n_actions = int(n_actions)
 
     def _log_probs(self, obs):
-        return torch.log_softmax(self.actor(obs.flatten(1)), dim=-1)
+        return torch.log_softmax(_run(self.actor, obs.flatten(1)), dim=-1)
 
     def act(self, obs):
-        """Sample ``a ~ π(·|s)``; return ``(action [B] int64, log_prob [B], value [B])``."""
+        """Sample ``a ~ π(·|s)``; return ``(action [B] int64, log_prob [B], value [B])``.
+
+        Sampling uses the Gumbel-max trick, :math:`a = \\arg\\max_k (\\log\\pi_k - \\log E_k)` with
+        :math:`E_k \\sim \\mathrm{Exp}(1)` (that is, :math:`-\\log E_k` is Gumbel), exactly a
+        categorical sample and cheaper than ``torch.multinomial`` on small batches.
+        """
         logp_all = self._log_probs(obs)
-        action = torch.multinomial(logp_all.exp(), 1).squeeze(-1)
+        action = (logp_all - torch.empty_like(logp_all).exponential_().log()).argmax(-1)
         return action, logp_all.gather(-1, action[:, None]).squeeze(-1), self.value(obs)
 
-    def evaluate(self, obs, action):
-        """``(log π(a|s) [B], entropy [B], V(s) [B])`` for given actions ``[B]``."""
+    def evaluate(self, obs, action, *, with_entropy: bool = True):
+        """``(log π(a|s) [B], entropy [B] or None, V(s) [B])`` for given actions ``[B]``."""
         logp_all = self._log_probs(obs)
         logp = logp_all.gather(-1, action.long()[:, None]).squeeze(-1)
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
         return logp, entropy, self.value(obs)
 
     def mode(self, obs):
         """The most likely action, ``[B]`` int64."""
-        return self.actor(obs.flatten(1)).argmax(-1)
+        return _run(self.actor, obs.flatten(1)).argmax(-1)
 
 
 class GaussianActorCritic(_ActorCritic):
@@ -154,19 +169,21 @@ class GaussianActorCritic(_ActorCritic):
 
     def act(self, obs):
         """Sample ``a ~ N(μ(s), σ²)``; return ``(action [B, d], log_prob [B], value [B])``."""
-        mean = self.actor(obs.flatten(1))
+        mean = _run(self.actor, obs.flatten(1))
         action = mean + torch.exp(self.log_std) * torch.randn_like(mean)
         return action, self._log_prob(mean, action), self.value(obs)
 
-    def evaluate(self, obs, action):
-        """``(log π(a|s) [B], entropy [B], V(s) [B])`` for given actions ``[B, d]``."""
-        mean = self.actor(obs.flatten(1))
-        entropy = (self.log_std + 0.5 * math.log(2 * math.pi * math.e)).sum().expand(mean.shape[0])
+    def evaluate(self, obs, action, *, with_entropy: bool = True):
+        """``(log π(a|s) [B], entropy [B] or None, V(s) [B])`` for given actions ``[B, d]``."""
+        mean = _run(self.actor, obs.flatten(1))
+        entropy = None
+        if with_entropy:
+            entropy = (self.log_std + 0.5 * math.log(2 * math.pi * math.e)).sum().expand(mean.shape[0])
         return self._log_prob(mean, action), entropy, self.value(obs)
 
     def mode(self, obs):
         """The mean action ``μ(s)``, ``[B, d]``."""
-        return self.actor(obs.flatten(1))
+        return _run(self.actor, obs.flatten(1))
 
 
 def make_actor_critic(observation_space, action_space, *, hidden: Sequence[int] = (64, 64),

@@ -1,0 +1,116 @@
+"""Tests of gaelib.render (offscreen frames of a rollout)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from gaelib.networks import make_actor_critic
+from gaelib.render import frame_strip, model_policy, rollout_frames, strip_of
+
+
+def always(action):
+    return lambda obs: action
+
+
+def test_rollout_frames_keeps_every_kth_frame_of_a_cartpole_episode():
+    out = rollout_frames("CartPole-v1", always(0), seed=0, n_frames=3, every=2)
+    # Always pushing left, CartPole lasts longer than 4 steps, so the episode is still running.
+    assert out.steps == [0, 2, 4] and not out.ended
+    assert out.episode_return == 4.0  # +1 per step
+    assert all(f.dtype == np.uint8 and f.shape == (400, 600, 3) for f in out.frames)
+    assert not np.array_equal(out.frames[0], out.frames[2])  # the pole moved
+
+
+def test_rollout_frames_stops_at_the_end_of_the_episode_and_keeps_its_last_frame():
+    out = rollout_frames("CartPole-v1", always(1), seed=0, n_frames=100, every=5)
+    assert out.ended and len(out.frames) < 100
+    T = int(out.episode_return)  # episode length: +1 per step
+    assert out.steps == list(range(0, T, 5)) + [T]  # the final frame once, even when T % 5 == 0
+
+
+def test_rollout_frames_repeats_for_a_seed_and_differs_across_seeds():
+    a = rollout_frames("CartPole-v1", always(0), seed=3, n_frames=2, every=1).frames
+    b = rollout_frames("CartPole-v1", always(0), seed=3, n_frames=2, every=1).frames
+    c = rollout_frames("CartPole-v1", always(0), seed=4, n_frames=2, every=1).frames
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])  # the initial state depends on the seed
+
+
+def test_continuous_actions_are_clipped_to_the_action_space():
+    seen = []
+
+    class Spy(gym.Wrapper):
+        def step(self, action):
+            seen.append(np.asarray(action))
+            return self.env.step(action)
+
+    def make():
+        return Spy(gym.make("Pendulum-v1", render_mode="rgb_array"))
+
+    rollout_frames(make, always(np.array([50.0], np.float32)), seed=0, n_frames=2, every=3)
+    assert len(seen) == 3 and all(np.allclose(a, 2.0) for a in seen)  # Pendulum's bound is 2
+
+
+def test_frame_strip_lays_frames_side_by_side_with_gaps():
+    strip = frame_strip("CartPole-v1", always(0), seed=0, n_frames=3, every=1, shrink=2, gap=4)
+    assert strip.shape == (200, 3 * 300 + 2 * 4, 3) and strip.dtype == np.uint8
+    assert (strip[:, 300:304] == 255).all()
+    frames = rollout_frames("CartPole-v1", always(0), seed=0, n_frames=3, every=1).frames
+    np.testing.assert_array_equal(strip[:, :300], frames[0][::2, ::2])
+    np.testing.assert_array_equal(strip[:, -300:], frames[2][::2, ::2])
+
+
+def test_strip_of_hand_made_frames():
+    a = np.zeros((2, 3, 3), np.uint8)
+    b = np.ones((2, 3, 3), np.uint8)
+    s = strip_of([a, b], gap=1)
+    assert s.shape == (2, 7, 3)
+    assert (s[:, :3] == 0).all() and (s[:, 3] == 255).all() and (s[:, 4:] == 1).all()
+    assert (strip_of([a, b], gap=2, gap_value=128)[:, 3:5] == 128).all()
+
+
+def test_model_policy_wraps_discrete_and_gaussian_networks():
+    torch.manual_seed(0)
+    cart = gym.make("CartPole-v1")
+    pol = model_policy(make_actor_critic(cart.observation_space, cart.action_space))
+    obs, _ = cart.reset(seed=0)
+    a = pol(obs)
+    assert isinstance(a, int) and cart.action_space.contains(a)
+    pend = gym.make("Pendulum-v1")
+    model = make_actor_critic(pend.observation_space, pend.action_space)
+    obs, _ = pend.reset(seed=0)
+    a = model_policy(model)(obs)
+    assert a.shape == (1,)
+    with torch.no_grad():
+        np.testing.assert_allclose(a, model.mode(torch.as_tensor(obs)[None])[0].numpy())
+    sampled = model_policy(model, deterministic=False)(obs)
+    assert sampled.shape == (1,) and not np.allclose(sampled, a)
+
+
+def test_bad_inputs_raise_with_the_argument_named():
+    with pytest.raises(ValueError, match="n_frames must be a positive integer"):
+        rollout_frames("CartPole-v1", always(0), n_frames=0)
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        rollout_frames("CartPole-v1", always(0), every=1.5)
+    with pytest.raises(ValueError, match="shrink must be a positive integer"):
+        frame_strip("CartPole-v1", always(0), shrink=0)
+    with pytest.raises(ValueError, match="gap must be a non-negative integer"):
+        frame_strip("CartPole-v1", always(0), gap=-1)
+    with pytest.raises(ValueError, match="render_mode='rgb_array'"):
+        rollout_frames(lambda: gym.make("CartPole-v1"), always(0))
+    with pytest.raises(TypeError, match="env must be an environment id"):
+        rollout_frames(42, always(0))
+    with pytest.raises(ValueError, match="one shape"):
+        strip_of([np.zeros((2, 3, 3), np.uint8), np.zeros((2, 4, 3), np.uint8)])
+    with pytest.raises(ValueError, match="gap_value must lie in"):
+        strip_of([np.zeros((2, 3, 3), np.uint8)], gap_value=300)
+    with pytest.raises(ValueError, match="frames is empty"):
+        strip_of([])
+
+
+def test_mujoco_renders_offscreen():
+    pytest.importorskip("mujoco")
+    out = rollout_frames("InvertedPendulum-v5", always(np.zeros(1, np.float32)), seed=0, n_frames=2, every=2)
+    assert out.steps == [0, 2] and out.frames[0].ndim == 3 and out.frames[0].dtype == np.uint8
+    assert out.frames[0].max() > 0  # not a black frame: EGL drew the scene
