@@ -557,16 +557,17 @@ def check_td_residuals(student_fn, *, n_random: int = 48, seed: int = 0, verbose
 
     .. math:: \delta_t = r_t + \gamma\,(1 - \mathrm{terminated}_t)\, V(s_{t+1}) - V(s_t)
 
-    Args (of ``student_fn``, passed positionally):
-        rewards: ``[T, *batch]`` float64; ``rewards[t]`` is received on the step from
-            :math:`s_t` to :math:`s_{t+1}`.
-        values: ``[T, *batch]`` float64, :math:`V(s_t)`.
-        next_values: ``[T, *batch]`` float64, :math:`V(s_{t+1})`. After a time-limit
-            truncation it is V of the episode's final observation (not ``values[t+1]``).
-        terminated: ``[T, *batch]`` bool; :math:`s_{t+1}` is terminal (value 0).
-        gamma: float in [0, 1].
+    The student's function receives, positionally:
 
-    Returns (of ``student_fn``): ``[T, *batch]`` array of :math:`\delta_t`.
+    - ``rewards``: ``[T, *batch]`` float64; ``rewards[t]`` is received on the step from
+      :math:`s_t` to :math:`s_{t+1}`.
+    - ``values``: ``[T, *batch]`` float64, :math:`V(s_t)`.
+    - ``next_values``: ``[T, *batch]`` float64, :math:`V(s_{t+1})`. After a time-limit
+      truncation it is V of the episode's final observation (not ``values[t+1]``).
+    - ``terminated``: ``[T, *batch]`` bool; :math:`s_{t+1}` is terminal (value 0).
+    - ``gamma``: float in [0, 1].
+
+    The student's function returns a ``[T, *batch]`` array of :math:`\delta_t`.
 
     Args:
         student_fn: the function to check.
@@ -619,20 +620,21 @@ def check_gae(student_fn, *, n_random: int = 48, seed: int = 0, verbose: bool = 
 
     with :math:`\hat A_T = 0` after the last step of the arrays.
 
-    Args (of ``student_fn``, passed positionally):
-        rewards: ``[T, *batch]`` float64; ``rewards[t]`` is received on the step from
-            :math:`s_t` to :math:`s_{t+1}`.
-        values: ``[T, *batch]`` float64, :math:`V(s_t)`.
-        next_values: ``[T, *batch]`` float64, :math:`V(s_{t+1})`: ``values[t+1]`` inside an
-            episode, V of the final observation after a truncation, the value after the last
-            step at ``T-1``; any number after a termination (it must be ignored there).
-        terminated: ``[T, *batch]`` bool; :math:`s_{t+1}` is terminal.
-        truncated: ``[T, *batch]`` bool; the episode was cut after step ``t`` (bootstrap from
-            ``next_values[t]``, but stop the λ-trace).
-        gamma: float in [0, 1].
-        lam: float in [0, 1].
+    The student's function receives, positionally:
 
-    Returns (of ``student_fn``): ``[T, *batch]`` array of advantages :math:`\hat A_t`.
+    - ``rewards``: ``[T, *batch]`` float64; ``rewards[t]`` is received on the step from
+      :math:`s_t` to :math:`s_{t+1}`.
+    - ``values``: ``[T, *batch]`` float64, :math:`V(s_t)`.
+    - ``next_values``: ``[T, *batch]`` float64, :math:`V(s_{t+1})`: ``values[t+1]`` inside an
+      episode, V of the final observation after a truncation, the value after the last
+      step at ``T-1``; any number after a termination (it must be ignored there).
+    - ``terminated``: ``[T, *batch]`` bool; :math:`s_{t+1}` is terminal.
+    - ``truncated``: ``[T, *batch]`` bool; the episode was cut after step ``t`` (bootstrap from
+      ``next_values[t]``, but stop the λ-trace).
+    - ``gamma``: float in [0, 1].
+    - ``lam``: float in [0, 1].
+
+    The student's function returns a ``[T, *batch]`` array of advantages :math:`\hat A_t`.
 
     Args:
         student_fn: the function to check.
@@ -660,9 +662,9 @@ def check_lambda_returns(student_fn, *, n_random: int = 48, seed: int = 0, verbo
 
     which equals GAE's advantages plus ``values``. Either route is accepted.
 
-    Args (of ``student_fn``): as for :func:`check_gae`.
+    The student's function receives as for :func:`check_gae`.
 
-    Returns (of ``student_fn``): ``[T, *batch]`` array of :math:`G^\lambda_t`.
+    The student's function returns a ``[T, *batch]`` array of :math:`G^\lambda_t`.
 
     Args:
         student_fn: the function to check.
@@ -699,12 +701,13 @@ def check_discounted_cumsum(student_fn, *, n_random: int = 48, seed: int = 0,
 
     With ``x = rewards`` this is the reward-to-go; with ``x = δ`` and discount γλ, GAE.
 
-    Args (of ``student_fn``, passed positionally):
-        x: ``[T, *batch]`` float64.
-        discount: float in [0, 1].
-        done: ``[T, *batch]`` bool; the sum stops after step ``t`` (an episode ended there).
+    The student's function receives, positionally:
 
-    Returns (of ``student_fn``): ``[T, *batch]`` array ``y``.
+    - ``x``: ``[T, *batch]`` float64.
+    - ``discount``: float in [0, 1].
+    - ``done``: ``[T, *batch]`` bool; the sum stops after step ``t`` (an episode ended there).
+
+    The student's function returns a ``[T, *batch]`` array ``y``.
 
     Args:
         student_fn: the function to check.
@@ -881,14 +884,15 @@ def check_token_level_gae(student_fn, *, n_random: int = 40, seed: int = 0, inte
     and :math:`\hat A = 0` where ``mask == 0``. Masked tokens inside a response (a
     tool's output in multi-turn data) are skipped, as verl does.
 
-    Args (of ``student_fn``, passed positionally):
-        rewards: ``[batch, tokens]`` float64 (**batch-major**), 0 on padding.
-        values: ``[batch, tokens]`` float64, :math:`V(s_t)`; garbage where ``mask == 0``.
-        mask: ``[batch, tokens]`` float64 of 0.0 / 1.0; every row has a valid token.
-        gamma: float in [0, 1].
-        lam: float in [0, 1].
+    The student's function receives, positionally:
 
-    Returns (of ``student_fn``): ``[batch, tokens]`` advantages, 0 where ``mask == 0``.
+    - ``rewards``: ``[batch, tokens]`` float64 (**batch-major**), 0 on padding.
+    - ``values``: ``[batch, tokens]`` float64, :math:`V(s_t)`; garbage where ``mask == 0``.
+    - ``mask``: ``[batch, tokens]`` float64 of 0.0 / 1.0; every row has a valid token.
+    - ``gamma``: float in [0, 1].
+    - ``lam``: float in [0, 1].
+
+    The student's function returns a ``[batch, tokens]`` advantages, 0 where ``mask == 0``.
 
     Args:
         student_fn: the function to check.

@@ -81,7 +81,7 @@ class CurveSummary(NamedTuple):
     final: float
     """The curve at the last grid step."""
     auc: float
-    """Mean of the curve over the grid (NaN entries ignored): area under it per unit width."""
+    """Mean of the curve over the grid (NaN entries ignored), i.e. the area under it per unit width."""
 
 
 def summarize_curve(curve) -> CurveSummary:

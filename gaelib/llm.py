@@ -35,23 +35,53 @@ with no gradient.
 How gaelib's arguments map onto the engines (read at verl 26b5d6b, TRL f2cd577,
 OpenRLHF 3c3be62; all three are batch-major):
 
-=========================  ==================================  ===================================  ====================================
-gaelib (this module)       verl                                TRL (``PPOTrainer``)                 OpenRLHF
-=========================  ==================================  ===================================  ====================================
-``mask``                   ``response_mask`` (EOS included)    ``~padding_mask`` (EOS included)     ``action_mask``
-``kl_penalty(kind=)``      ``kl_penalty``: kl / mse / low_var   ``kl_estimator`` k1 / k3            ``compute_approx_kl`` k1 / k2 / k3
-``token_rewards``          ``apply_kl_penalty`` + reward        ``-kl_coef*kl``, score at the       ``compute_reward``: score at the
-                           manager (score at last valid token)  **first pad after EOS** (see note)  last ``action_mask`` position
-``kl_coef``                ``algorithm.kl_ctrl.kl_coef``        ``kl_coef``                          ``--init_kl_coef``
-``gamma``, ``lam``         ``algorithm.gamma``, ``lam`` (1, 1)  ``gamma``, ``lam`` (1, 0.95)         ``gamma``, ``lambd`` (1, 1)
-``token_gae``              ``compute_gae_advantage_return``     loop in ``train()``                  ``get_advantages_and_returns``
-``masked_whiten``          ``masked_whiten`` (unbiased var)     ``masked_whiten`` (unbiased var)     global norm (biased var,
-                                                                                                     ``unbiased=False``)
-``grpo_advantages``        ``adv_estimator=grpo``,              ``GRPOTrainer``                      ``group_norm`` / ``dr_grpo``
-                           ``norm_adv_by_std_in_grpo``          (``scale_rewards``)
-``rloo_advantages``        ``adv_estimator=rloo``               ``RLOOTrainer``                      ``rloo``
-``reinforce_pp_...``       ``reinforce_plus_plus`` (+baseline)  --                                   ``reinforce`` (+``_baseline``)
-=========================  ==================================  ===================================  ====================================
+.. list-table::
+   :header-rows: 1
+
+   * - gaelib (this module)
+     - verl
+     - TRL (``PPOTrainer``)
+     - OpenRLHF
+   * - ``mask``
+     - ``response_mask`` (EOS included)
+     - ``~padding_mask`` (EOS included)
+     - ``action_mask``
+   * - ``kl_penalty(kind=)``
+     - ``kl_penalty``: kl / mse / low_var
+     - ``kl_estimator`` k1 / k3
+     - ``compute_approx_kl`` k1 / k2 / k3
+   * - ``token_rewards``
+     - ``apply_kl_penalty`` + reward manager (score at last valid token)
+     - ``-kl_coef*kl``, score at the **first pad after EOS** (see note)
+     - ``compute_reward``: score at the last ``action_mask`` position
+   * - ``kl_coef``
+     - ``algorithm.kl_ctrl.kl_coef``
+     - ``kl_coef``
+     - ``--init_kl_coef``
+   * - ``gamma``, ``lam``
+     - ``algorithm.gamma``, ``lam`` (1, 1)
+     - ``gamma``, ``lam`` (1, 0.95)
+     - ``gamma``, ``lambd`` (1, 1)
+   * - ``token_gae``
+     - ``compute_gae_advantage_return``
+     - loop in ``train()``
+     - ``get_advantages_and_returns``
+   * - ``masked_whiten``
+     - ``masked_whiten`` (unbiased var)
+     - ``masked_whiten`` (unbiased var)
+     - global norm (biased var, ``unbiased=False``)
+   * - ``grpo_advantages``
+     - ``adv_estimator=grpo``, ``norm_adv_by_std_in_grpo``
+     - ``GRPOTrainer`` (``scale_rewards``)
+     - ``group_norm`` / ``dr_grpo``
+   * - ``rloo_advantages``
+     - ``adv_estimator=rloo``
+     - ``RLOOTrainer``
+     - ``rloo``
+   * - ``reinforce_pp_...``
+     - ``reinforce_plus_plus`` (+baseline)
+     - --
+     - ``reinforce`` (+``_baseline``)
 
 Note on TRL: its ``PPOTrainer`` adds the score one slot *after* EOS (the first padding
 position) and bootstraps the EOS step from the critic's value there; this equals

@@ -41,7 +41,7 @@ class RenderedRollout(NamedTuple):
     frames: list[np.ndarray]
     """The kept frames, each ``[H, W, 3]`` uint8."""
     steps: list[int]
-    """For each kept frame, the number of steps taken before it was drawn (0: right after reset)."""
+    """The number of steps taken before each kept frame was drawn (0 is right after reset)."""
     episode_return: float
     """Undiscounted sum of the rewards of the steps taken."""
     ended: bool

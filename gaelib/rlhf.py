@@ -90,7 +90,7 @@ class RLHFResult:
     policy: TinyGPT
     critic: ValueModel | None
     history: dict = field(default_factory=dict)
-    """Per-iteration lists: ``score``, ``sorted`` (fraction with score 1), ``kl`` (mean
+    """Per-iteration lists, keyed ``score``, ``sorted`` (fraction with score 1), ``kl`` (mean
     per-sequence Σ k1 against the reference, nats), ``length`` (mean response tokens,
     EOS included), ``eos`` (fraction that emitted EOS), ``adv_std`` (std of the raw
     advantages over valid tokens, before whitening), ``seconds`` (wall time)."""
