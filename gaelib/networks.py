@@ -187,7 +187,7 @@ class GaussianActorCritic(_ActorCritic):
 
 
 def make_actor_critic(observation_space, action_space, *, hidden: Sequence[int] = (64, 64),
-                      activation: str = "tanh") -> _ActorCritic:
+                      activation: str = "tanh") -> DiscreteActorCritic | GaussianActorCritic:
     """Build the actor-critic that fits a pair of Gymnasium spaces.
 
     Args:

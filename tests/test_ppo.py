@@ -133,7 +133,8 @@ def test_update_reduces_the_loss_and_moves_the_policy_a_little():
     model = DiscreteActorCritic(4, 2)
     batch = with_old(model, fixed_batch(256))
     cfg = PPOConfig(num_epochs=4, minibatch_size=64, learning_rate=1e-3)
-    before = ppo_update(copy.deepcopy(model), torch.optim.Adam(model.parameters(), lr=0.0), batch,
+    twin = copy.deepcopy(model)
+    before = ppo_update(twin, torch.optim.Adam(twin.parameters(), lr=0.0), batch,
                         PPOConfig(num_epochs=1, minibatch_size=256), clip_range=0.2)
     assert before["approx_kl"] == 0.0 and before["clipfrac"] == 0.0
     stats = ppo_update(model, torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-5), batch, cfg,
@@ -259,3 +260,26 @@ def test_no_updates_once_the_learning_rate_has_reached_zero():
     np.testing.assert_allclose(h.learning_rate, [1e-3, 5e-4, 0.0, 0.0])
     assert np.isfinite(h.policy_loss[:2]).all() and np.isnan(h.policy_loss[2:]).all()
     assert h.episode_steps[-1] > 512  # episodes are still collected and recorded
+
+
+def test_training_optimizer_and_clipping_equal_torchs():
+    from gaelib.ppo import _Adam, _clip_grad_norm
+
+    torch.manual_seed(0)
+    a = DiscreteActorCritic(4, 2, hidden=(8, 8))
+    b = copy.deepcopy(a)
+    opt_a = _Adam(a.parameters(), lr=1e-2, eps=1e-5)
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, eps=1e-5)
+    x = torch.randn(16, 4)
+    for step in range(4):
+        opt_a.param_groups[0]["lr"] = opt_b.param_groups[0]["lr"] = 1e-2 / (step + 1)  # annealing
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            (model.value(x).pow(2).mean() + 10 * model._log_probs(x)[:, 0].sum()).backward()
+        _clip_grad_norm(list(a.parameters()), 0.5)
+        norm = torch.nn.utils.clip_grad_norm_(list(b.parameters()), 0.5)
+        assert norm > 0.5  # the clip is active
+        opt_a.step()
+        opt_b.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
