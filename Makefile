@@ -14,7 +14,7 @@ BIN        := $(VENV)/bin
 RUN        := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 SDL_VIDEODRIVER=dummy
 NOTEBOOKS  := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
-.PHONY: book test install unit nbval strict-book execute clean
+.PHONY: book test install unit nbval strict-book execute check-render clean
 
 book: install
 	$(BIN)/jupyter-book build . --all
@@ -45,6 +45,10 @@ strict-book: install
 # For contributors: re-execute notebooks in place (all, or NB=chapters/x.ipynb), then commit them.
 execute: install
 	$(RUN) $(BIN)/python tools/execute_notebooks.py $(if $(NB),$(NB),$(NOTEBOOKS))
+
+# The built book as a reader sees it, in headless Chromium (needs Debian's `chromium` package).
+check-render: book
+	$(BIN)/python tools/check_render.py _build/html
 
 clean:
 	rm -rf _build

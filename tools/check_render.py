@@ -7,7 +7,7 @@ For every page of the book:
   every ``#anchor`` exists in the target page;
 * figures: every ``<img>`` of a page exists on disk and is a readable PNG/SVG file.
 
-For the key pages (``--pages``; default: every chapter), Chromium (Debian's
+For the key pages (``--pages``; default: the front pages and every chapter), Chromium (Debian's
 ``chromium``; install it with ``apt-get install chromium``) loads the page from
 disk with the network off, runs MathJax, and the rendered DOM is checked:
 * math is typeset (``mjx-container`` elements exist, as many as the page has math
@@ -139,8 +139,8 @@ def main() -> int:
     problems, parsed = check_static(root)
     print(f"checked links and images of {len(parsed)} pages")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    pages = args.pages or ["intro", "notation"] + sorted(
-        str(p.relative_to(root).with_suffix("")) for p in (root / "chapters").glob("*.html"))
+    pages = args.pages or ["intro", "notation", "run_locally", "glossary"] + sorted(
+        str(p.relative_to(root).with_suffix("")) for p in (root / "chapters").rglob("*.html"))
     if chromium is None:
         problems.append("chromium not found: install Debian's `chromium` package to check rendering")
     else:
