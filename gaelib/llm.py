@@ -574,6 +574,16 @@ def masked_whiten(x, mask, *, shift_mean: bool = True, unbiased: bool = True, ep
 # --------------------------------------------------------------------------- critic-free estimators
 
 
+def _group_inputs(scores, groups, mask):
+    """Validated inputs of a group estimator: backend, scores, row mask, group ids,
+    scores as numpy, and the size of each group."""
+    backend = _checks.backend_of(scores=scores, mask=mask)
+    s = _scores(scores, backend)
+    m = _row_mask(mask, s.shape[0], backend)
+    g = _groups(groups, s.shape[0])
+    return backend, s, m, g, _np(s), np.bincount(g)
+
+
 def grpo_advantages(scores, groups, mask, *, scale_by_std: bool = True, eps: float = 1e-6):
     r"""GRPO's group-normalised advantage (outcome supervision), broadcast to every valid token.
 
@@ -602,12 +612,7 @@ def grpo_advantages(scores, groups, mask, *, scale_by_std: bool = True, eps: flo
     Returns:
         ``[batch, tokens]`` advantages in the library of ``scores``, 0 where ``mask`` is 0.
     """
-    backend = _checks.backend_of(scores=scores, mask=mask)
-    s = _scores(scores, backend)
-    m = _row_mask(mask, s.shape[0], backend)
-    g = _groups(groups, s.shape[0])
-    sn = _np(s)
-    counts = np.bincount(g)
+    backend, s, m, g, sn, counts = _group_inputs(scores, groups, mask)
     mean = np.bincount(g, sn) / counts
     a = sn - mean[g]
     if scale_by_std:
@@ -636,12 +641,7 @@ def rloo_advantages(scores, groups, mask):
     Returns:
         ``[batch, tokens]`` advantages, 0 where ``mask`` is 0.
     """
-    backend = _checks.backend_of(scores=scores, mask=mask)
-    s = _scores(scores, backend)
-    m = _row_mask(mask, s.shape[0], backend)
-    g = _groups(groups, s.shape[0])
-    sn = _np(s)
-    counts = np.bincount(g)
+    backend, s, m, g, sn, counts = _group_inputs(scores, groups, mask)
     total = np.bincount(g, sn)
     a = sn - (total[g] - sn) / (counts[g] - 1)
     return _back((a[:, None] * m).astype(sn.dtype), s)
