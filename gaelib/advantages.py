@@ -245,9 +245,9 @@ def _flat_flags(f, T, M):
     return np.ascontiguousarray(f if f.dtype == np.bool_ else f != 0)
 
 
-def _finish(prep: _Prepared, out2d: np.ndarray, fn: str, inputs_to_blame: dict):
+def _finish(prep: _Prepared, out2d: np.ndarray, fn: str, inputs_to_blame: dict, check: bool = True):
     """Reshape a [T, M] result back, check it is finite, convert to the input's library."""
-    if not np.isfinite(out2d).all():
+    if check and not np.isfinite(out2d).all():
         for name, x in inputs_to_blame.items():
             if x is not None:
                 _checks.check_finite(name, x if _checks.is_torch(x) else np.asarray(x))
@@ -383,16 +383,18 @@ def gae(rewards, values, *, last_value=None, next_values=None,
                                     prep.use_next, A["terminated"], A["truncated"], A["gamma"],
                                     A["lam"], _zero(prep), adv, ret)
         inputs = dict(rewards=rewards, values=values, next_values=next_values, last_value=last_value)
-        return GAEOutput(_finish(prep, adv.T, "gae", inputs), _finish(prep, ret.T, "gae", {}))
+        ret = _finish(prep, ret.T, "gae", inputs)  # returns = advantages + values: finite only if both are
+        return GAEOutput(_finish(prep, adv.T, "gae", {}, check=False), ret)
     b, a = _coefficients("gae", prep)
     _kernels.backward_scan(b, a)
     with np.errstate(all="ignore"):  # non-finite inputs are reported by _finish below
         ret = np.add(b, prep.arrays["values"], out=a)  # reuse the coefficient buffer
     # On the CPU, torch results are numpy buffers wrapped without a copy: no torch op runs
     # here (small torch ops with 2 threads were seen stalling for milliseconds on 2-core VMs).
-    adv = _finish(prep, b, "gae", dict(rewards=rewards, values=values,
-                                        next_values=next_values, last_value=last_value))
-    return GAEOutput(adv, _finish(prep, ret, "gae", {}))
+    # returns = advantages + values is finite only if both are: one check covers both outputs
+    ret = _finish(prep, ret, "gae", dict(rewards=rewards, values=values,
+                                          next_values=next_values, last_value=last_value))
+    return GAEOutput(_finish(prep, b, "gae", {}, check=False), ret)
 
 
 def lambda_returns(rewards, values, *, last_value=None, next_values=None,
