@@ -175,7 +175,7 @@ if HAVE_NUMBA:
     cumsum_coefficients = _jit(_cumsum_coefficients_py)
     backward_scan = _jit(_backward_scan_py)
 else:  # pragma: no cover
-    gae_sequence_major = _gae_sequence_major_py  # only reached for sequence-major inputs
+    # No gae_sequence_major here: without numba, callers copy to time-major and use the scan.
     gae_coefficients = gae_coefficients_numpy
     lambda_return_coefficients = lambda_return_coefficients_numpy
     cumsum_coefficients = cumsum_coefficients_numpy

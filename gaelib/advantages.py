@@ -125,12 +125,7 @@ def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated
     for name, p in (("gamma", gamma), ("lam", lam)):
         if p is None:
             continue
-        if not isinstance(p, (int, float, np.floating, np.integer)):
-            p = _checks.as_array(name, p, backend)
-            if p.ndim == 0:
-                p = float(p)
-        _checks.check_unit_interval(name, p, "rewards", rewards)
-        params[name] = p
+        params[name] = _parameter(name, p, "rewards", rewards, backend)
 
     # Everything below works on numpy arrays [T, M].
     out_like = None
@@ -170,6 +165,20 @@ def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated
     return _Prepared(backend, shape, dtype, out_like, arrays, next_values is not None)
 
 
+_NUMBER = (int, float, np.integer, np.floating)
+
+
+def _parameter(name, p, ref_name, ref, backend):
+    """A discount-like parameter: numbers stay numbers (0-d arrays become floats),
+    arrays become arrays of the backend; then its shape and range are checked."""
+    if not isinstance(p, _NUMBER):
+        p = _checks.as_array(name, p, backend)
+        if p.ndim == 0:
+            p = float(p)
+    _checks.check_unit_interval(name, p, ref_name, ref)
+    return p
+
+
 def _is_transposed_2d(*xs):
     """Whether every given [T, M] input is the transpose of a C-contiguous [M, T] array.
 
@@ -205,7 +214,7 @@ def _prepare_sequence_major(backend, shape, dtype, out_like, rewards, values, ne
             arrays[name] = np.ascontiguousarray(a if a.dtype == np.bool_ else a != 0)
     for name in ("gamma", "lam"):
         p = params.get(name, 1.0)
-        if isinstance(p, (int, float, np.integer, np.floating)):
+        if isinstance(p, _NUMBER):
             arrays[name] = np.full((1, 1), p, dtype)
         elif getattr(p, "ndim", 0) == 2:
             arrays[name] = rows(p)
@@ -232,7 +241,7 @@ def _to_numpy(x):
 
 def _broadcast_param(p, shape, T, M, dtype):
     """A float, per-sequence or per-step parameter as a ``[1, M]`` or ``[T, M]`` array."""
-    if isinstance(p, (int, float, np.integer, np.floating)):
+    if isinstance(p, _NUMBER):
         return np.full((1, M), p, dtype)
     a = _to_numpy(p).astype(dtype, copy=False)
     rows = T if tuple(a.shape) == tuple(shape) else 1
@@ -464,11 +473,7 @@ def discounted_cumsum(x, discount, *, done=None):
     x = _checks.as_array("x", x, backend)
     _checks.check_time_major("x", x)
     _checks.check_float("x", x)
-    if not isinstance(discount, (int, float, np.floating, np.integer)):
-        discount = _checks.as_array("discount", discount, backend)
-        if discount.ndim == 0:
-            discount = float(discount)
-    _checks.check_unit_interval("discount", discount, "x", x)
+    discount = _parameter("discount", discount, "x", x, backend)
     if done is not None:
         done = _checks.as_array("done", done, backend)
         _checks.check_flags("done", done, "x", x)
