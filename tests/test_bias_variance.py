@@ -114,7 +114,7 @@ def test_estimator_error_bad_inputs():
         estimator_error(np.zeros((1, 2)), np.zeros(2))
     with pytest.raises(ValueError, match="target must have shape"):
         estimator_error(np.zeros((3, 2)), np.zeros(3))
-    with pytest.raises(TypeError, match="samples must be a numeric array"):
+    with pytest.raises(TypeError, match="samples must be a real-valued numeric array"):
         estimator_error(np.array([["a"], ["b"]]), np.zeros(1))
 
 
@@ -125,7 +125,7 @@ def test_estimator_error_bad_inputs():
 @given(st.integers(0, 10_000), st.floats(0.0, 1.0), st.sampled_from([0.5, 0.9, 1.0]))
 def test_expected_gae_with_exact_critic_is_the_advantage_for_every_lambda(seed, lam, gamma):
     mdp, pi, _ = random_mdp(seed, gamma=gamma)
-    V = tabular.evaluate_policy(mdp, pi)
+    V = tabular.state_values(mdp, pi)
     np.testing.assert_allclose(expected_gae(mdp, pi, V, gamma=gamma, lam=lam),
                                tabular.advantage_function(mdp, pi), atol=1e-9)
 
@@ -145,7 +145,7 @@ def test_expected_gae_special_cases(seed):
     np.testing.assert_allclose(expected_gae(mdp, pi, np.zeros(mdp.n_states), gamma=mdp.gamma, lam=1.0),
                                tabular.action_values(mdp, pi), atol=1e-9)
     # lambda = 1, any critic: A - e(s), a state-only bias (e = V - V^pi).
-    e = np.where(live, V - tabular.evaluate_policy(mdp, pi), 0.0)
+    e = np.where(live, V - tabular.state_values(mdp, pi), 0.0)
     np.testing.assert_allclose(expected_gae(mdp, pi, V, gamma=mdp.gamma, lam=1.0),
                                tabular.advantage_function(mdp, pi) - e[:, None], atol=1e-9)
 
@@ -153,7 +153,7 @@ def test_expected_gae_special_cases(seed):
 def test_expected_gae_with_a_smaller_gamma_targets_the_discounted_advantage():
     mdp, pi, _ = random_mdp(3, gamma=1.0)
     short = dataclasses.replace(mdp, gamma=0.8)
-    V08 = tabular.evaluate_policy(short, pi)
+    V08 = tabular.state_values(short, pi)
     A08 = tabular.advantage_function(short, pi)
     for lam in (0.0, 0.5, 1.0):
         est = expected_gae(mdp, pi, V08, gamma=0.8, lam=lam)
@@ -219,7 +219,7 @@ def test_advantage_sweep_matches_a_manual_computation(chain_rollout):
 
 def test_advantage_sweep_exact_critic_is_unbiased_and_variance_grows_with_lambda(chain_rollout):
     mdp, _, pi, ro = chain_rollout
-    V = tabular.evaluate_policy(mdp, pi)
+    V = tabular.state_values(mdp, pi)
     lams = [0.0, 0.5, 0.9, 1.0]
     e = advantage_error_sweep(ro, V, tabular.advantage_function(mdp, pi), gamma=0.95, lams=lams)
     assert np.all(e.bias2 < 0.02 * e.variance)
@@ -228,8 +228,8 @@ def test_advantage_sweep_exact_critic_is_unbiased_and_variance_grows_with_lambda
 
 def test_gradient_sweep_is_unbiased_with_the_exact_critic(chain_rollout):
     mdp, logits, pi, ro = chain_rollout
-    V = tabular.evaluate_policy(mdp, pi)
-    grad = tabular.policy_gradient(mdp, logits)
+    V = tabular.state_values(mdp, pi)
+    grad = tabular.exact_policy_gradient(mdp, logits)
     e = gradient_error_sweep(mdp, pi, ro, V, grad, gamma=0.95, lams=[0.0, 1.0])
     n = ro.states.shape[1]
     # the bias2 estimate has standard error ~ variance / n; allow four of them

@@ -18,21 +18,21 @@ MOVE = np.array([[1.0, 0.0], [0.0, 1.0]])  # s1 -> a1, s2 -> a2: always move
 def test_two_state_uniform_by_hand():
     # V1 = .5(1 + .9 V2) + .5(.9 V1), V2 = .5(.9 V1) + .5(.9 V2)  =>  V2 = 9/11 V1, V1 = 2.75
     m = tb.two_state_mdp()
-    np.testing.assert_allclose(tb.evaluate_policy(m, UNIFORM2), [2.75, 2.25])
+    np.testing.assert_allclose(tb.state_values(m, UNIFORM2), [2.75, 2.25])
     np.testing.assert_allclose(tb.action_values(m, UNIFORM2), [[3.025, 2.475], [2.025, 2.475]])
     np.testing.assert_allclose(tb.advantage_function(m, UNIFORM2), [[0.275, -0.275], [-0.225, 0.225]])
     # d1 = 1 + .45 d1 + .45 d2, d2 = .45 d1 + .45 d2  =>  d = (5.5, 4.5)
     np.testing.assert_allclose(tb.discounted_visitation(m, UNIFORM2), [5.5, 4.5])
     np.testing.assert_allclose(tb.expected_return(m, UNIFORM2), 2.75)
     # dJ/dtheta_sa = d(s) pi(a|s) A(s, a)
-    np.testing.assert_allclose(tb.policy_gradient(m, np.zeros((2, 2))),
+    np.testing.assert_allclose(tb.exact_policy_gradient(m, np.zeros((2, 2))),
                                [[0.75625, -0.75625], [-0.50625, 0.50625]])
 
 
 def test_two_state_always_move_and_optimal():
     m = tb.two_state_mdp()
     V = np.array([1.0, 0.9]) / (1 - 0.81)
-    np.testing.assert_allclose(tb.evaluate_policy(m, MOVE), V)
+    np.testing.assert_allclose(tb.state_values(m, MOVE), V)
     np.testing.assert_allclose(tb.discounted_visitation(m, MOVE), np.array([1.0, 0.9]) / 0.19)
     v_star, greedy = tb.value_iteration(m)
     np.testing.assert_allclose(v_star, V, atol=1e-8)
@@ -44,10 +44,10 @@ def test_two_state_always_move_and_optimal():
 def test_chain_by_hand():
     m = tb.chain_mdp(5, gamma=0.9)
     right = np.tile([0.0, 1.0], (5, 1))
-    np.testing.assert_allclose(tb.evaluate_policy(m, right), [0.729, 0.81, 0.9, 1.0, 0.0])
+    np.testing.assert_allclose(tb.state_values(m, right), [0.729, 0.81, 0.9, 1.0, 0.0])
     # reflecting random walk, gamma = 1: expected time from 0 to 4 is 20 steps
     m1 = tb.chain_mdp(5, gamma=1.0, step_reward=-0.1)
-    np.testing.assert_allclose(tb.evaluate_policy(m1, np.full((5, 2), 0.5))[0], 1.0 - 2.0)
+    np.testing.assert_allclose(tb.state_values(m1, np.full((5, 2), 0.5))[0], 1.0 - 2.0)
     # slip: moving right succeeds with 1 - slip
     ms = tb.chain_mdp(3, slip=0.25)
     np.testing.assert_allclose(ms.transitions[1, 1], [0.25, 0.0, 0.75])
@@ -109,7 +109,7 @@ def random_mdp(draw, terminal_ok=True):
 def test_three_evaluations_agree(case):
     m, logits = case
     pi = tb.softmax_policy(logits)
-    V = tb.evaluate_policy(m, pi)
+    V = tb.state_values(m, pi)
     np.testing.assert_allclose(tb.iterative_policy_evaluation(m, pi, tol=1e-12), V, atol=1e-9)
     np.testing.assert_allclose(tb.bellman_backup(m, pi, V), V, atol=1e-10)  # fixed point
     Q = tb.action_values(m, pi)
@@ -124,8 +124,8 @@ def test_three_evaluations_agree(case):
 def test_value_iteration_dominates(case):
     m, logits = case
     v_star, greedy = tb.value_iteration(m, tol=1e-12)
-    np.testing.assert_allclose(tb.evaluate_policy(m, greedy), v_star, atol=1e-8)
-    assert np.all(tb.evaluate_policy(m, tb.softmax_policy(logits)) <= v_star + 1e-8)
+    np.testing.assert_allclose(tb.state_values(m, greedy), v_star, atol=1e-8)
+    assert np.all(tb.state_values(m, tb.softmax_policy(logits)) <= v_star + 1e-8)
     # V* is a fixed point of the Bellman optimality operator
     Q = m.rewards + m.gamma * m.transitions @ v_star
     np.testing.assert_allclose(np.where(m.terminal, 0, Q.max(1)), v_star, atol=1e-9)
@@ -135,7 +135,7 @@ def test_value_iteration_dominates(case):
 @given(random_mdp())
 def test_policy_gradient_analytic_autograd_finite_differences(case):
     m, logits = case
-    g = tb.policy_gradient(m, logits)
+    g = tb.exact_policy_gradient(m, logits)
     np.testing.assert_allclose(tb.policy_gradient_autograd(m, logits), g, atol=1e-10)
     eps = 1e-6
     fd = np.zeros_like(logits)
@@ -161,7 +161,7 @@ def test_visitation_identity(case):
 def test_gamma_one_with_terminating_policy():
     m = tb.chain_mdp(4, gamma=1.0)
     right = np.tile([0.0, 1.0], (4, 1))
-    np.testing.assert_allclose(tb.evaluate_policy(m, right), [1, 1, 1, 0])
+    np.testing.assert_allclose(tb.state_values(m, right), [1, 1, 1, 0])
     np.testing.assert_allclose(tb.discounted_visitation(m, right), [1, 1, 1, 0])
 
 
@@ -235,7 +235,7 @@ def test_sampled_td_residual_estimates_advantage():
     # with the exact V, E[delta_t | s_t, a_t] = A(s_t, a_t)
     m = tb.chain_mdp(4, gamma=0.9, slip=0.3)
     pi = np.full((4, 2), 0.5)
-    V = tb.evaluate_policy(m, pi)
+    V = tb.state_values(m, pi)
     A = tb.advantage_function(m, pi)
     ro = tb.sample_episodes(m, pi, 3000, 60, np.random.default_rng(3))
     delta = gaelib.td_residuals(ro.rewards, V[ro.states], next_values=V[ro.next_states],
@@ -269,7 +269,7 @@ def test_reinforce_is_unbiased():
     ro = tb.sample_episodes(m, pi, 20000, 200, np.random.default_rng(11))
     G = gaelib.discounted_cumsum(ro.rewards, m.gamma, done=ro.terminated | ro.truncated)
     per = tb.sampled_policy_gradient(m, pi, ro, G, per_episode=True)
-    exact = tb.policy_gradient(m, logits)
+    exact = tb.exact_policy_gradient(m, logits)
     se = per.std(0) / np.sqrt(per.shape[0])
     assert np.all(np.abs(per.mean(0) - exact) <= 5 * se + 1e-12)
 
@@ -293,7 +293,7 @@ def test_mdp_validation_messages():
         tb.TabularMDP(P, np.zeros((2, 3)), 0.9)
     with pytest.raises(ValueError, match="rewards contains NaN"):
         tb.TabularMDP(P, np.full((2, 2), np.nan), 0.9)
-    with pytest.raises(TypeError, match="rewards must be a float array"):
+    with pytest.raises(TypeError, match="rewards must be a real-valued numeric array"):
         tb.TabularMDP(P, np.zeros((2, 2), bool), 0.9)
     with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\]"):
         tb.TabularMDP(P, r, 1.5)
@@ -301,13 +301,13 @@ def test_mdp_validation_messages():
         tb.TabularMDP(P, r, True)
     with pytest.raises(TypeError, match="terminal must be a bool array"):
         tb.TabularMDP(P, r, 0.9, terminal=np.array([0, 1]))
-    with pytest.raises(ValueError, match="every state is terminal"):
+    with pytest.raises(ValueError, match="terminal marks every state"):
         tb.TabularMDP(P, r, 0.9, terminal=np.array([True, True]))
     with pytest.raises(ValueError, match="initial puts probability on terminal"):
         tb.TabularMDP(P, r, 0.9, initial=[0.5, 0.5], terminal=np.array([False, True]))
     with pytest.raises(ValueError, match="initial must sum to 1"):
         tb.TabularMDP(P, r, 0.9, initial=[0.5, 0.6])
-    with pytest.raises(ValueError, match="state_names has 3 entries; need 2"):
+    with pytest.raises(ValueError, match="state_names must be a sequence of 2 labels"):
         tb.TabularMDP(P, r, 0.9, state_names=("a", "b", "c"))
     m = tb.TabularMDP(P, r, 0.9)
     with pytest.raises(ValueError, match="read-only"):
@@ -318,13 +318,13 @@ def test_mdp_validation_messages():
 def test_policy_and_function_validation_messages():
     m = tb.two_state_mdp()
     with pytest.raises(ValueError, match=r"policy has shape \(3, 2\); this MDP needs \[S, A\] = \(2, 2\)"):
-        tb.evaluate_policy(m, np.full((3, 2), 0.5))
+        tb.state_values(m, np.full((3, 2), 0.5))
     with pytest.raises(ValueError, match="policy must sum to 1"):
-        tb.evaluate_policy(m, np.full((2, 2), 0.4))
+        tb.state_values(m, np.full((2, 2), 0.4))
     with pytest.raises(TypeError, match="mdp must be a TabularMDP"):
-        tb.evaluate_policy("mdp", UNIFORM2)
+        tb.state_values("mdp", UNIFORM2)
     with pytest.raises(ValueError, match=r"logits has shape \(2, 3\)"):
-        tb.policy_gradient(m, np.zeros((2, 3)))
+        tb.exact_policy_gradient(m, np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"values has shape \(3,\)"):
         tb.bellman_backup(m, UNIFORM2, np.zeros(3))
     with pytest.raises(ValueError, match="tol must be a positive float"):
@@ -354,7 +354,7 @@ def test_singular_system_is_reported():
     m = tb.chain_mdp(3, gamma=1.0)
     left = np.tile([1.0, 0.0], (3, 1))
     with pytest.raises(ValueError, match="singular.*never reaches a terminal state"):
-        tb.evaluate_policy(m, left)
+        tb.state_values(m, left)
     with pytest.raises(ValueError, match="singular"):
         tb.policy_gradient_autograd(m, np.tile([50.0, -50.0], (3, 1)))
 
@@ -370,7 +370,7 @@ def test_sampler_validation_messages():
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         tb.sample_episodes(m, pi, 2, 5, 0)
     ro = tb.sample_episodes(m, pi, 2, 5, rng)
-    with pytest.raises(ValueError, match=r"weights has shape \(5, 3\) but rollout.rewards has shape \(5, 2\)"):
+    with pytest.raises(ValueError, match=r"weights has shape \(5, 3\) but episodes.rewards has shape \(5, 2\)"):
         tb.sampled_policy_gradient(m, pi, ro, np.zeros((5, 3)))
-    with pytest.raises(TypeError, match="rollout must be a Rollout"):
+    with pytest.raises(TypeError, match="episodes must be an EpisodeBatch"):
         tb.sampled_policy_gradient(m, pi, tuple(ro), np.zeros((5, 2)))
