@@ -106,3 +106,10 @@ def unit_interval(name: str, x, *, below_one: bool = False) -> float:
     if below_one and float(x) >= 1.0:
         raise ValueError(f"{name} must lie in [0, 1); got {x}")
     return float(x)
+
+
+def boolean(name: str, x) -> bool:
+    """``x`` as a bool; ``TypeError`` for anything else (a string ``"False"`` is truthy)."""
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {x!r}")
+    return bool(x)

@@ -96,6 +96,8 @@ def grouped_error(estimates, targets, groups, *, valid=None):
     est = _args.float_array("estimates", estimates)
     tgt = _args.float_array("targets", targets)
     grp = np.asarray(groups)
+    if est.ndim == 0:
+        raise ValueError("estimates must be an array of samples; got a scalar")
     _checks.check_same_shape("targets", tgt, "estimates", est)
     _checks.check_same_shape("groups", grp, "estimates", est)
     if not np.issubdtype(grp.dtype, np.integer):
@@ -112,13 +114,14 @@ def grouped_error(estimates, targets, groups, *, valid=None):
         raise ValueError("grouped_error: no valid sample (valid is False everywhere)")
     if g.min() < 0:
         raise ValueError(f"groups must be >= 0; got {int(g.min())}")
+    _, g = np.unique(g, return_inverse=True)  # group ids 0..G-1 (ids may be large and sparse)
+    g = g.ravel()
     counts = np.bincount(g)
-    seen = counts > 0
-    mean = np.bincount(g, weights=err)[seen] / counts[seen]
+    mean = np.bincount(g, weights=err) / counts
     n = err.size
     mse = float(np.mean(err ** 2))
-    bias2 = float(np.sum(counts[seen] * mean ** 2) / n)
-    variance = float(np.sum((err - np.bincount(g, weights=err)[g] / counts[g]) ** 2) / n)
+    bias2 = float(np.sum(counts * mean ** 2) / n)
+    variance = float(np.sum((err - mean[g]) ** 2) / n)
     return ErrorDecomposition(bias2, variance, mse)
 
 
@@ -347,6 +350,7 @@ def gradient_error_sweep(mdp, policy, episodes, values, gradient, *, gamma, lams
     from gaelib.tabular.mdp import check_mdp
 
     check_mdp(mdp)
+    discount_steps = _args.boolean("discount_steps", discount_steps)
     V, grad, lams = _check_sweep_args(episodes, values, gradient, "gradient", gamma, lams)
     if grad.shape != (mdp.n_states, mdp.n_actions):
         raise ValueError(f"gradient has shape {grad.shape}; the MDP needs [S, A] = "

@@ -154,6 +154,8 @@ def sampled_policy_gradient(mdp: TabularMDP, policy, episodes: EpisodeBatch, wei
     """
     pi = check_policy(mdp, policy)
     check_episodes(mdp, episodes)
+    discount_steps = _args.boolean("discount_steps", discount_steps)
+    per_episode = _args.boolean("per_episode", per_episode)
     w = _args.float_array("weights", weights, 2)
     _checks.check_same_shape("weights", w, "episodes.rewards", episodes.rewards)
     T, N = w.shape
