@@ -21,11 +21,11 @@ from gaelib import _checks
 __all__: list[str] = []
 
 
-def float_array(name: str, x, ndim: int | None = None) -> np.ndarray:
-    """``x`` as a finite float64 numpy array (a copy), optionally of ``ndim`` dimensions.
+def float_array(name: str, x, ndim: int | None = None, *, finite: bool = True) -> np.ndarray:
+    """``x`` as a float64 numpy array (a copy), optionally of ``ndim`` dimensions.
 
     Raises ``TypeError`` for non-numeric, bool or complex input and ``ValueError``
-    for the wrong number of dimensions, NaN or infinity.
+    for the wrong number of dimensions, or (with ``finite``, the default) NaN or infinity.
     """
     if _checks.is_torch(x):
         raise TypeError(f"{name} must be a numpy array (or a list); got a torch tensor. "
@@ -37,7 +37,8 @@ def float_array(name: str, x, ndim: int | None = None) -> np.ndarray:
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions; got shape {x.shape}")
     out = x.astype(np.float64)
-    _checks.check_finite(name, out)
+    if finite:
+        _checks.check_finite(name, out)
     return out
 
 
