@@ -198,10 +198,7 @@ def model_policy(model, *, deterministic: bool = True) -> Callable[[np.ndarray],
     """
     import torch
 
-    for method in ("mode", "act"):
-        if not callable(getattr(model, method, None)):
-            raise TypeError(f"model must have a {method}(obs) method (see gaelib.networks); "
-                            f"got {type(model).__name__}")
+    _args.methods("model", model, "mode", "act", hint=" (see gaelib.networks)")
     deterministic = _args.boolean("deterministic", deterministic)
 
     @torch.no_grad()

@@ -155,10 +155,7 @@ class RolloutCollector:
         if not isinstance(envs, VectorEnv):
             raise TypeError(f"envs must be a gymnasium.vector.VectorEnv; got {type(envs).__name__}. "
                             f"Wrap one environment with make_vector_env(lambda: env, 1)")
-        for method in ("act", "value"):
-            if not callable(getattr(model, method, None)):
-                raise TypeError(f"model must have an {method}(obs) method (see gaelib.networks); "
-                                f"got {type(model).__name__}")
+        _args.methods("model", model, "act", "value", hint=" (see gaelib.networks)")
         if seed is not None:
             seed = _args.integer("seed", seed, minimum=0)
         self.envs = envs

@@ -112,7 +112,7 @@ _ROWS = [
     (lambda: strip_of("frames"), TypeError, "frames must be a list of"),
     (lambda: strip_of([[0, 1]]), TypeError, "frames must be a list of"),
     (lambda: strip_of([_F], shrink=0), ValueError, "shrink must be a positive integer"),
-    (lambda: model_policy(object()), TypeError, r"model must have a mode\(obs\) method"),
+    (lambda: model_policy(object()), TypeError, r"model must have the method mode\(\.\.\.\)"),
     (lambda: model_policy(make_actor_critic(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(2)), deterministic="no"),
      TypeError, "deterministic must be True or False"),
 ]
