@@ -43,6 +43,7 @@ unit: install
 
 nbval: install
 	$(BIN)/python tools/check_notebooks.py $(NOTEBOOKS)
+	$(BIN)/python tools/install_cell.py --check $(NOTEBOOKS)
 	$(RUN) $(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg \
 		-n 2 --dist loadfile -p no:cacheprovider $(NOTEBOOKS)
 
