@@ -3,12 +3,12 @@
     python tools/install_cell.py --write chapters/*.ipynb chapters/assignments/*.ipynb
     python tools/install_cell.py --check chapters/*.ipynb chapters/assignments/*.ipynb
 
-The cell makes a chapter run from its launch buttons. Where ``gaelib`` is not importable (Colab, a Jupyter
-server without the course) it clones the course next to the notebook unless the notebook already sits in a
-checkout, changes into the chapter's folder (chapters read committed files such as ``../benchmarks/*.csv``
-relative to it) and installs ``gaelib[course]`` (pyproject.toml) with pip. Where gaelib is importable (a
-local checkout, Binder, nbval) the ``if`` is false: no output, nothing changes, so nbval compares nothing
-new. ``--write`` puts it before the first code cell (or replaces an older version of it) and, in an
+The cell makes a chapter run from its launch buttons. Where the notebook does not sit in a checkout of
+the course (Colab), it clones the course next to the notebook (once) and changes into the chapter's folder
+there (chapters read committed files such as ``../benchmarks/*.csv`` relative to it). Where ``gaelib`` is
+not importable, it installs ``gaelib[course]`` (pyproject.toml) from that checkout with pip. In a local
+checkout with gaelib installed (``make install``, Binder, nbval) both ``if``s are false: no output, nothing
+changes, so nbval has nothing new to compare. ``--write`` puts it before the first code cell (or replaces an older version of it) and, in an
 executed notebook, gives it execution count 1 and shifts the later counts by one, which is what executing
 the notebook again gives, since the cell prints nothing; ``--check`` fails if any chapter lacks it, has a
 stale version, or has another code cell first.
@@ -43,15 +43,14 @@ def cell_source(notebook: Path) -> str:
     extras = '"course" if importlib.util.find_spec("tensorflow") else "course,tf"' \
         if notebook.stem == "tf_implementation" else '"course"'
     return f"""{MARKER} fetch the course and install gaelib (pyproject.toml's extras).
-# In a local checkout, on Binder and in the tests gaelib is installed and this cell does nothing.
-import importlib.util
+# In a local checkout, on Binder and in the tests this cell does nothing.
+import importlib.util, os, subprocess, sys
+if not os.path.exists("{up}/gaelib/__init__.py"):  # not in a checkout (Colab): clone the course here
+    if not os.path.isdir("{name}"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "{repository_url()}"], check=True)
+    os.chdir("{name}/{rel.as_posix()}")  # the chapter reads files relative to its own folder
 if importlib.util.find_spec("gaelib") is None:
-    import os, subprocess, sys
     extras = {extras}
-    if not os.path.exists("{up}/gaelib/__init__.py"):  # not in a checkout (Colab): clone the course here
-        if not os.path.isdir("{name}"):
-            subprocess.run(["git", "clone", "-q", "--depth", "1", "{repository_url()}"], check=True)
-        os.chdir("{name}/{rel.as_posix()}")  # the chapter reads files relative to its own folder
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"{up}[{{extras}}]"], check=True)"""
 
 
