@@ -177,7 +177,7 @@ def grid_table(rows: Sequence[dict], metric: str, gammas: Sequence[float],
 def _index(grid, value, name):
     hits = [k for k, g in enumerate(grid) if np.isclose(float(g), value)]
     if not hits:
-        raise ValueError(f"row has {name}={value}, which is not in the grid {list(grid)}")
+        raise ValueError(f"a row of rows has {name}={value}, which is not in {name}s {list(grid)}")
     return hits[0]
 
 

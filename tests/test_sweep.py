@@ -80,7 +80,7 @@ _ROWS = [
     (lambda: run_sweep("CartPole-v1", TINY, **_G, on_row=1), TypeError, "on_row must be a function"),
     (lambda: run_sweep("CartPole-v1", TINY, **_G, window=-1), ValueError, "window must be a positive integer"),
     (lambda: run_sweep("CartPole-v1", None, **_G), TypeError, "config must be a gaelib.ppo.PPOConfig"),
-    (lambda: grid_table([dict(gamma=0.5, lam=0.0, final=1.0)], "final", [0.9], [0.0]), ValueError, "gamma=0.5, which is not in the grid"),
+    (lambda: grid_table([dict(gamma=0.5, lam=0.0, final=1.0)], "final", [0.9], [0.0]), ValueError, r"rows has gamma=0.5, which is not in gammas \[0.9\]"),
     (lambda: grid_table(_ROWS_OK, "auc", [0.9], [0.0]), ValueError, "metric 'auc' is not a column"),
     (lambda: grid_table(_ROWS_OK, "final", [0.9, 0.9], [0.0]), ValueError, "gammas has repeated values"),
     (lambda: grid_table(_ROWS_OK, "final", [0.9], [2.0]), ValueError, r"lams must lie in \[0, 1\]"),
