@@ -143,6 +143,8 @@ class RolloutCollector:
     def __init__(self, envs, model, *, seed: int | None = None):
         from gymnasium import spaces
 
+        if not hasattr(envs, "num_envs") or not hasattr(envs, "single_action_space"):
+            raise TypeError(f"envs must be a gymnasium vector environment (see make_vector_env); got {envs!r}")
         self.envs = envs
         self.model = model
         self.num_envs = int(envs.num_envs)
@@ -151,6 +153,7 @@ class RolloutCollector:
         self._bounds = None
         if isinstance(space, spaces.Box):
             self._bounds = (space.low, space.high)
+        self._start = int(space.start) if isinstance(space, spaces.Discrete) else 0  # Discrete(n, start=k)
         obs, _ = envs.reset(seed=seed)
         if seed is not None:
             envs.action_space.seed(seed)
@@ -197,6 +200,8 @@ class RolloutCollector:
             a = action.numpy()
             if self._bounds is not None:
                 a = np.clip(a, *self._bounds)
+            elif self._start:
+                a = a + self._start  # the network's index 0 is the space's first action
             obs, reward, terminated, truncated, info = self.envs.step(a)
             real = ~self._resetting
             valid[t] = real
