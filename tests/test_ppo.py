@@ -310,14 +310,14 @@ def test_evaluation_caps_an_endless_episode():
 
 def test_nan_observations_and_scalar_observations_are_named():
     cfg = PPOConfig(total_steps=16, num_envs=1, num_steps=16, num_epochs=1, minibatch_size=16)
-    with pytest.raises(ValueError, match="non-finite observation"):
+    with pytest.raises(ValueError, match="NaN or infinite observation"):
         train_ppo(_NaNObs, cfg, progress=False)
     with pytest.raises(ValueError, match="scalar observations"):
         train_ppo(_ScalarObs, cfg, progress=False)
 
 
 def test_collector_refuses_a_single_env():
-    with pytest.raises(TypeError, match="envs must be a gymnasium vector environment"):
+    with pytest.raises(TypeError, match="envs must be a gymnasium.vector.VectorEnv"):
         RolloutCollector(gym.make("CartPole-v1"), DiscreteActorCritic(4, 2))
 
 
