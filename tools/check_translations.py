@@ -14,7 +14,7 @@ Checks, and exits 1 on any failure:
    ```...```, the roles' targets (``{eq}`label```, ``{ref}`text <label>``` keeps ``label``,
    ``{cite:p}`key```...), the link targets ``](url)`` and the bold markers are the same multisets in
    the English and the Chinese. (Display math is not a message at all:
-   tools/sphinx_ext/i18n_code_stays_english.py keeps equations, code and docstrings out.)
+   tools/sphinx_ext/i18n_zh.py keeps equations, code and docstrings out.)
 4. **Terms.** Every glossary term (glossary.md, ``**English**<br>中文`` rows) appears in a Chinese
    form of the glossary wherever the English message uses the English term (outside math and code).
    English variants are the comma-separated names with a parenthesised abbreviation either dropped or
@@ -47,7 +47,7 @@ GLOSSARY = ROOT / "glossary.md"
 # glossary sense.
 TERM_SENSES = {
     "return": r"\breturns? (?:the|a|an|one|its|their|it|them|zero|0|\w+ arrays?|numpy|torch|nan|none)\b"
-              r"|\bfunction returns?\b|\bit returns?\b|\bwhich returns?\b|\bthat returns?\b",  # the verb
+              r"|\b(?:function|it|which|that|and|call) returns?\b|\breturns? (?:tensors|arrays)\b",  # the verb
     "state": r"\bstate(?:s|d)? (?:that|what|whether|how|it)\b|\bprose states\b|\btext states\b",  # to state
 }
 
@@ -136,22 +136,28 @@ def glossary_terms(path: Path = GLOSSARY) -> list[tuple[list[str], list[str]]]:
 
 
 def term_problems(msgid: str, msgstr: str, terms) -> list[str]:
+    """Glossary terms of the English message whose Chinese form the translation lacks.
+
+    Longer terms are matched first and their words removed, so "reference policy" (参考模型) does not
+    also count as a use of "policy" (策略), nor "reward model" as one of "reward".
+    """
     words = strip_markup(msgid)
-    out = []
-    for variants, forms in terms:
-        for variant in variants:
-            pattern = r"(?<![\w-])" + re.escape(variant).replace(r"\ ", r"[\s-]+") + r"(?:s|es)?(?![\w-])"
-            hits = [m for m in re.finditer(pattern, words, flags=re.IGNORECASE)]
-            if variant.lower() in TERM_SENSES:
-                skip = re.compile(TERM_SENSES[variant.lower()], re.IGNORECASE)
-                spans = [m.span() for m in skip.finditer(words)]
-                hits = [h for h in hits if not any(s <= h.start() < e for s, e in spans)]
-            if variant.isupper() and variant in msgstr:
-                continue  # an acronym (PPO, RLHF, REINFORCE) may stay as it is, as Chinese texts write it
-            if hits and not any(form.replace(" ", "") in msgstr.replace(" ", "") for form in forms):
-                out.append(f"'{variant}' without {' / '.join(forms)}")
-                break
-    return out
+    flat = sorted(((v, forms) for variants, forms in terms for v in variants), key=lambda t: -len(t[0]))
+    missing = {}
+    for variant, forms in flat:
+        pattern = r"(?<![\w-])" + re.escape(variant).replace(r"\ ", r"[\s-]+") + r"(?:s|es)?(?![\w-])"
+        hits = list(re.finditer(pattern, words, flags=re.IGNORECASE))
+        if variant.lower() in TERM_SENSES:
+            skip = re.compile(TERM_SENSES[variant.lower()], re.IGNORECASE)
+            spans = [m.span() for m in skip.finditer(words)]
+            hits = [h for h in hits if not any(s <= h.start() < e for s, e in spans)]
+        for h in reversed(hits):
+            words = words[:h.start()] + " " * (h.end() - h.start()) + words[h.end():]
+        if not hits or (variant.isupper() and variant in msgstr):
+            continue  # an acronym (PPO, RLHF, REINFORCE) may stay as it is, as Chinese texts write it
+        if not any(form.replace(" ", "") in msgstr.replace(" ", "") for form in forms):
+            missing.setdefault(tuple(forms), variant)
+    return [f"'{variant}' without {' / '.join(forms)}" for forms, variant in missing.items()]
 
 
 def docname(po: Path) -> str:

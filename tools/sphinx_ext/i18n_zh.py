@@ -1,4 +1,4 @@
-"""Sphinx extension: keep code, docstrings and display math out of the message catalogues.
+"""Sphinx extension for the Chinese edition: what is a message, and the part captions.
 
 The Chinese edition translates the book's prose, not the code: code cells, their outputs and code
 comments stay as they are, and so do gaelib's docstrings, which the API page renders with autodoc.
@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from docutils import nodes
 from sphinx import addnodes
+from sphinx.locale import init as init_locale
 from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import docname_to_domain
 
 
 class MarkObjectDescriptionsUntranslatable(SphinxTransform):
@@ -40,6 +42,32 @@ class MarkObjectDescriptionsUntranslatable(SphinxTransform):
                 node["translatable"] = False
 
 
+class TranslateTocCaptions(SphinxTransform):
+    """Translate the part captions of the table of contents ("Getting started", "Theory", ...).
+
+    sphinx-external-toc inserts the root page's toctrees from _toc.yml in a transform of priority
+    100, after Sphinx's ``Locale`` transform (20) has translated the page, so their captions would
+    stay English in every sidebar. The gettext builder does extract them (into ``intro.po``); this
+    transform, right after the insertion, looks them up in the same catalogue.
+    """
+
+    default_priority = 101  # after sphinx_external_toc.events.InsertToctrees (100)
+
+    def apply(self, **kwargs) -> None:
+        if not self.config.language or self.config.language == "en":
+            return
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        dirs = [str(self.env.srcdir / d) for d in self.config.locale_dirs]
+        catalog, has_catalog = init_locale(dirs, self.config.language, domain)
+        if not has_catalog:
+            return
+        for toctree in self.document.findall(addnodes.toctree):
+            caption = toctree.get("caption")
+            if caption:
+                toctree["caption"] = catalog.gettext(caption)
+
+
 def setup(app):
     app.add_transform(MarkObjectDescriptionsUntranslatable)
+    app.add_transform(TranslateTocCaptions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
