@@ -27,12 +27,8 @@ from gaelib import llm
 from gaelib.tiny_lm import EOS, TinyGPT, ValueModel, count_parameters, generate, make_prompts, \
     sequence_logprobs, sortedness
 
-__all__ = ["RLHFConfig", "RLHFResult", "ESTIMATORS", "ppo_policy_loss", "ppo_value_loss",
+__all__ = ["RLHFConfig", "RLHFResult", "ppo_policy_loss", "ppo_value_loss",
            "compute_advantages", "rollout", "policy_gradient", "train_rlhf"]
-
-ESTIMATORS = ("gae", "grpo", "drgrpo", "rloo", "reinforce_pp", "reinforce")
-"""``gae`` (critic; λ, decoupled λ, length-adaptive λ), ``grpo``, ``drgrpo`` (GRPO without
-the std), ``rloo``, ``reinforce_pp`` (global normalisation), ``reinforce`` (no baseline)."""
 
 
 @dataclass
@@ -40,7 +36,9 @@ class RLHFConfig:
     """Hyperparameters of :func:`train_rlhf` (defaults: the chapter's run)."""
 
     estimator: str = "gae"
-    """One of :data:`ESTIMATORS`."""
+    """A name registered in :mod:`gaelib.llm.registry` (:func:`gaelib.llm.estimator_names`): ``gae``
+    (critic; λ, decoupled λ, length-adaptive λ), ``grpo``, ``drgrpo`` (GRPO without the std),
+    ``rloo``, ``reinforce_pp`` (global normalisation), ``reinforce`` (no baseline)."""
     lam: float = 0.95
     """GAE λ of the actor (``estimator="gae"``)."""
     lam_critic: float | None = None
@@ -131,29 +129,16 @@ def compute_advantages(cfg: RLHFConfig, rewards, values, mask):
         ``(advantages, targets, raw_advantages)``: the advantages the loss uses, the critic's
         targets (or ``None``), and the advantages before whitening.
     """
-    e = cfg.estimator
-    if e == "gae":
-        lam = cfg.lam
-        if cfg.adaptive_alpha is not None:
-            lam = torch.from_numpy(llm.length_adaptive_lam(mask.sum(1).numpy(), alpha=cfg.adaptive_alpha))
-        lam_c = lam if cfg.lam_critic is None else cfg.lam_critic
-        adv, targets = llm.decoupled_gae(rewards, values, mask, gamma=cfg.gamma, lam_actor=lam, lam_critic=lam_c)
-        raw = adv
-        if cfg.whiten:
-            adv = llm.masked_whiten(adv, mask)
-        return adv, targets, raw
-    returns = rewards.sum(1)
-    if e in ("grpo", "drgrpo"):
-        adv = llm.grpo_advantages(returns, cfg.group_size, mask, scale_by_std=(e == "grpo"))
-    elif e == "rloo":
-        adv = llm.rloo_advantages(returns, cfg.group_size, mask)
-    elif e == "reinforce_pp":
-        adv = llm.reinforce_pp_advantages(rewards, mask, gamma=cfg.gamma)
-    elif e == "reinforce":
-        adv = returns[:, None] * mask
-    else:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {e!r}")
-    return adv, None, adv
+    est = llm.get_estimator(cfg.estimator)
+    lam = cfg.lam
+    if est.critic and cfg.adaptive_alpha is not None:
+        lam = torch.from_numpy(llm.length_adaptive_lam(mask.sum(1).numpy(), alpha=cfg.adaptive_alpha))
+    adv, targets = est(rewards, mask, values=values, gamma=cfg.gamma, lam=lam, lam_critic=cfg.lam_critic,
+                       groups=cfg.group_size)
+    raw = adv
+    if est.critic and cfg.whiten:
+        adv = llm.masked_whiten(adv, mask)
+    return adv, targets, raw
 
 
 @torch.no_grad()
@@ -200,12 +185,11 @@ def train_rlhf(base: TinyGPT, cfg: RLHFConfig, *, critic: ValueModel | None = No
     (e.g. a pretrained one), else a :class:`~gaelib.tiny_lm.ValueModel` made from
     ``base``'s trunk with a zero head.
     """
-    if cfg.estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {cfg.estimator!r}")
+    est = llm.get_estimator(cfg.estimator)
     gen = torch.Generator().manual_seed(cfg.seed)
     ref = base.eval()
     policy = copy.deepcopy(base).train()
-    if cfg.estimator != "gae":
+    if not est.critic:
         critic = None
     else:
         critic = copy.deepcopy(critic).train() if critic is not None else ValueModel(base).train()

@@ -15,7 +15,7 @@ def base():
     return m.eval()
 
 
-@pytest.mark.parametrize("estimator", rlhf.ESTIMATORS)
+@pytest.mark.parametrize("estimator", llm.estimator_names())
 def test_every_estimator_runs_and_repeats(base, estimator):
     before = {k: v.clone() for k, v in base.state_dict().items()}
     cfg = rlhf.RLHFConfig(estimator=estimator, iterations=2, n_prompts=2, group_size=2, max_new=5, epochs=1)
