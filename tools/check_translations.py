@@ -48,7 +48,8 @@ GLOSSARY = ROOT / "glossary.md"
 TERM_SENSES = {
     "return": r"\breturns? (?:the|a|an|one|its|their|it|them|zero|0|\w+ arrays?|numpy|torch|nan|none)\b"
               r"|\b(?:function|it|which|that|and|call) returns?\b|\breturns? (?:tensors|arrays)\b",  # the verb
-    "state": r"\bstate(?:s|d)? (?:that|what|whether|how|it)\b|\bprose states\b|\btext states\b",  # to state
+    "state": r"\b(?:states|stated) (?:the|that|what|whether|how|it|a|an)\b|\bstate (?:that|what|whether|how)\b"
+             r"|\b(?:prose|text|FAQ|seed|article|paper|chapter) states\b",  # the verb "to state"
 }
 
 ROLE = re.compile(r"\{([a-zA-Z:+-]+)\}`([^`]*)`")
