@@ -48,7 +48,8 @@ GLOSSARY = ROOT / "glossary.md"
 TERM_SENSES = {
     "return": r"\breturns? (?:the|a|an|one|its|their|it|them|zero|0|\w+ arrays?|numpy|torch|nan|none)\b"
               r"|\b(?:function|it|which|that|and|call) returns?\b|\breturns? (?:[\w-]+ ){0,2}(?:tensors?|arrays?)\b"
-              r"|\b(?:must|should|to|will|would|can|does|do|may) return\b",  # the verb
+              r"|\b(?:must|should|to|will|would|can|does|do|may) return\b"
+              r"|\breturns? +(?:CODE|MATH)\b|^\W*return\b",  # the verb ("returns `x`", "Return one array")
     "state": r"\b(?:states|stated) (?:the|that|what|whether|how|it|a|an)\b|\bstate (?:that|what|whether|how)\b"
              r"|\b(?:prose|text|FAQ|seed|article|paper|chapter) states\b",  # the verb "to state"
 }
@@ -74,11 +75,14 @@ def role_keys(text: str) -> Counter:
 
 
 def strip_markup(text: str) -> str:
-    """The message without roles, inline math and code spans: what a reader reads as words."""
+    """The message with roles, inline math and code spans replaced: what a reader reads as words.
+
+    Math and code become the placeholders MATH and CODE, so that "returns `x`" still reads as a verb.
+    """
     text = ROLE.sub(lambda m: " " + (re.sub(r"\s*<[^<>]+>\s*$", "", m.group(2))
                                      if m.group(1) in ("ref", "doc", "numref") else "") + " ", text)
-    text = INLINE_MATH.sub(" ", text)
-    text = CODE.sub(" ", text)
+    text = INLINE_MATH.sub(" MATH ", text)
+    text = CODE.sub(" CODE ", text)
     text = LINK_TARGET.sub("]", text)
     return text
 
