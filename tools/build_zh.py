@@ -21,6 +21,7 @@ script refuses to build without it.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -54,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.gettext:
         builder, outdir, cache = "gettext", ROOT / "_build" / "gettext", ".doctrees-gettext"
     else:
-        builder, outdir, cache = "html", ROOT / "_build" / "html" / LANGUAGE, f".doctrees-{LANGUAGE}"
+        # Sphinx writes into _build/zh_CN/html; the result is copied to _build/html/zh_CN below.
+        # (myst-nb puts a notebook's image outputs in <outdir>/../jupyter_execute: building straight
+        # into _build/html/zh_CN would leave that folder inside the English site.)
+        builder, outdir, cache = "html", ROOT / "_build" / LANGUAGE / "html", f".doctrees-{LANGUAGE}"
         overrides["language"] = LANGUAGE
     if args.nitpicky:
         overrides["nitpicky"] = True
@@ -73,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     if result:
         print(f"{builder} build failed ({result})", file=sys.stderr)
         return 1
+    if builder == "html":
+        published = ROOT / "_build" / "html" / LANGUAGE
+        shutil.rmtree(published, ignore_errors=True)
+        shutil.copytree(outdir, published)
+        outdir = published
     print(f"{builder}: {outdir}")
     return 0
 
