@@ -20,7 +20,7 @@ BIN        := $(VENV)/bin
 RUN        := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 SDL_VIDEODRIVER=dummy
 NOTEBOOKS  := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
-.PHONY: book test install unit nbval strict-book execute check-render clean
+.PHONY: book test install lab unit nbval strict-book execute check-render clean
 .PHONY: book-zh strict-book-zh locales check-translations check-render-zh
 
 book: install
@@ -39,6 +39,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install "$(TORCH_SPEC)" $$args
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $@
+
+# Interactive use: JupyterLab in the same .venv, installed on first use (the tests and the book do not need it).
+lab: install
+	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install "jupyterlab>=4"
+	$(BIN)/jupyter lab chapters
 
 unit: install
 	$(RUN) $(BIN)/python -m pytest -q tests --doctest-modules gaelib

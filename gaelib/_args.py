@@ -21,11 +21,14 @@ from gaelib import _checks
 __all__: list[str] = []
 
 
-def float_array(name: str, x, ndim: int | None = None) -> np.ndarray:
-    """``x`` as a finite float64 numpy array (a copy), optionally of ``ndim`` dimensions.
+def float_array(name: str, x, ndim: int | None = None, *, shape: tuple | None = None,
+                need: str = "it must have shape", finite: bool = True) -> np.ndarray:
+    """``x`` as a float64 numpy array (a copy), optionally of ``ndim`` dimensions or exactly ``shape``.
 
     Raises ``TypeError`` for non-numeric, bool or complex input and ``ValueError``
-    for the wrong number of dimensions, NaN or infinity.
+    for the wrong number of dimensions, another shape (the message reads
+    ``"{name} has shape ...; {need} {shape}"``), or (with ``finite``, the default)
+    NaN or infinity.
     """
     if _checks.is_torch(x):
         raise TypeError(f"{name} must be a numpy array (or a list); got a torch tensor. "
@@ -36,8 +39,11 @@ def float_array(name: str, x, ndim: int | None = None) -> np.ndarray:
         raise TypeError(f"{name} must be a real-valued numeric array; got dtype {x.dtype}")
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions; got shape {x.shape}")
+    if shape is not None and x.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {x.shape}; {need} {tuple(shape)}")
     out = x.astype(np.float64)
-    _checks.check_finite(name, out)
+    if finite:
+        _checks.check_finite(name, out)
     return out
 
 
@@ -53,16 +59,16 @@ def sum_tolerance(dtype, n: int) -> float:
     return max(1e-8, 4 * max(int(n), 1) * float(np.finfo(dtype).eps))
 
 
-def distribution(name: str, x, ndim: int, *, skip_zero_rows=None) -> np.ndarray:
+def distribution(name: str, x, ndim: int, *, skip_zero_rows=None, **shape) -> np.ndarray:
     """``x`` (last axis = outcomes) as float64 rows that are probability distributions.
 
     Rows must be non-negative and sum to 1 within :func:`sum_tolerance` of the
     input's dtype (so a float32 ``torch.softmax(...).numpy()`` policy passes); they
     are then renormalised in float64. Where ``skip_zero_rows`` (bool, one entry per
     index of the first axis, e.g. the terminal states) is True, rows of zeros are
-    accepted and returned as zeros.
+    accepted and returned as zeros. ``shape`` and ``need`` go to :func:`float_array`.
     """
-    p = float_array(name, x, ndim)
+    p = float_array(name, x, ndim, **shape)
     dtype = np.asarray(x).dtype
     if (p < 0).any():
         raise ValueError(f"{name} has negative probabilities (min {p.min():.3g})")
@@ -106,6 +112,13 @@ def unit_interval(name: str, x, *, below_one: bool = False) -> float:
     if below_one and float(x) >= 1.0:
         raise ValueError(f"{name} must lie in [0, 1); got {x}")
     return float(x)
+
+
+def methods(name: str, obj, *names: str, hint: str = "") -> None:
+    """``TypeError`` unless ``obj`` has callable attributes ``names`` (e.g. a model's ``act``)."""
+    for method in names:
+        if not callable(getattr(obj, method, None)):
+            raise TypeError(f"{name} must have the method {method}(...){hint}; got {type(obj).__name__}")
 
 
 def boolean(name: str, x) -> bool:

@@ -173,6 +173,9 @@ def estimator_error(samples, target):
 
 
 def _mdp_arrays(mdp, policy, values):
+    if not (hasattr(mdp, "transitions") and hasattr(mdp, "rewards")):
+        raise TypeError(f"mdp must have the fields transitions [S, A, S] and rewards [S, A] (e.g. a "
+                        f"gaelib.tabular.TabularMDP); got {type(mdp).__name__}")
     P = _args.float_array("mdp.transitions", mdp.transitions)
     R = _args.float_array("mdp.rewards", mdp.rewards)
     if P.ndim != 3 or P.shape[0] != P.shape[2] or R.shape != P.shape[:2]:
@@ -183,18 +186,14 @@ def _mdp_arrays(mdp, policy, values):
     if terminal.dtype != np.bool_ or terminal.shape != (S,):
         raise ValueError(f"mdp.terminal must be a bool array of shape {(S,)}; got dtype "
                          f"{terminal.dtype}, shape {terminal.shape}")
-    pi = _args.float_array("policy", policy, 2)
-    if pi.shape != (S, A):
-        raise ValueError(f"policy has shape {pi.shape}; the MDP needs [S, A] = {(S, A)}")
-    pi = _args.distribution("policy", policy, 2, skip_zero_rows=terminal)
+    P = _args.distribution("mdp.transitions", P, 3, skip_zero_rows=terminal)
+    pi = _args.distribution("policy", policy, 2, skip_zero_rows=terminal, shape=(S, A),
+                            need="the MDP needs [S, A] =")
     return P, R, terminal, pi, _state_table("values", values, S)
 
 
 def _state_table(name, values, S):
-    V = _args.float_array(name, values, 1)
-    if V.shape != (S,):
-        raise ValueError(f"{name} has shape {V.shape}; the MDP needs [S] = {(S,)}")
-    return V
+    return _args.float_array(name, values, 1, shape=(S,), need="the MDP needs [S] =")
 
 
 def expected_gae(mdp, policy, values, *, gamma, lam):

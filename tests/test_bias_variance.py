@@ -296,7 +296,11 @@ _ROWS = [
     ("expected_gae", dict(mdp=dataclasses.make_dataclass("M", ["transitions", "rewards", "terminal"])(
         np.array(_MDP.transitions), np.array(_MDP.rewards), np.zeros(4))), ValueError, "mdp.terminal must be a bool array"),
     ("expected_gae", dict(mdp=tabular.two_state_mdp(), policy=np.full((2, 2), 0.5), values=np.zeros(2),
-                          gamma=1.0, lam=1.0), ValueError, "singular"),
+                          gamma=1.0, lam=1.0), ValueError, "singular .γλ = 1 and the policy may never reach"),
+    ("expected_gae", dict(mdp=None), TypeError, "mdp must have the fields transitions"),
+    ("expected_gae", dict(mdp=np.zeros((4, 2, 4))), TypeError, "mdp must have the fields transitions"),
+    ("expected_gae", dict(mdp=dataclasses.make_dataclass("M", ["transitions", "rewards"])(
+        np.array(_MDP.transitions) * 0.5, np.array(_MDP.rewards))), ValueError, "mdp.transitions must sum to 1"),
     ("advantage_error_sweep", dict(episodes=tuple(_EP)), TypeError, "episodes must have the fields"),
     ("advantage_error_sweep", dict(values=np.zeros(5)), ValueError, r"values has shape \(5,\)"),
     ("advantage_error_sweep", dict(advantage=np.zeros(4)), ValueError, "advantage must have 2 dimensions"),

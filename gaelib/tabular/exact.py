@@ -156,9 +156,7 @@ def bellman_backup(mdp: TabularMDP, policy, values) -> np.ndarray:
         ``[S]`` float64, :math:`T^\pi V`.
     """
     pi = check_policy(mdp, policy)
-    V = _args.float_array("values", values, 1)
-    if V.shape != (mdp.n_states,):
-        raise ValueError(f"values has shape {V.shape}; this MDP needs [S] = {(mdp.n_states,)}")
+    V = _args.float_array("values", values, 1, shape=(mdp.n_states,), need="this MDP needs [S] =")
     return _backup(mdp, *policy_matrices(mdp, pi), V)
 
 

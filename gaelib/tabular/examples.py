@@ -191,9 +191,8 @@ def grid_values(layout: Sequence[str], values) -> np.ndarray:
         array([[ 1., nan,  0.]])
     """
     cells = _parse_layout(layout)
-    v = _args.float_array("values", values, 1)
-    if v.shape != (len(cells),):
-        raise ValueError(f"values has shape {v.shape}; the layout has {len(cells)} non-wall cells")
+    v = _args.float_array("values", values, 1, shape=(len(cells),),
+                          need=f"the layout has {len(cells)} non-wall cells, so it must have shape")
     out = np.full((len(layout), len(layout[0])), np.nan)
     for (i, j), x in zip(cells, v):
         out[i, j] = x

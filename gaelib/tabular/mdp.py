@@ -1,10 +1,7 @@
 r"""The finite MDP type, the tabular softmax policy and the checks of policies and logits.
 
-Conventions: ``rewards[s, a]`` is the *expected* reward :math:`r(s, a)` of taking
-``a`` in ``s``; the sampler returns exactly this number (rewards are
-deterministic given ``(s, a)``). A terminal state is absorbing and worth 0: an
-episode stops on entering it, and its rewards, transitions and policy rows are
-never used (they may be left as zeros).
+The conventions (expected rewards ``r(s, a)``, absorbing terminal states worth 0)
+are stated in :mod:`gaelib.tabular`.
 """
 
 from __future__ import annotations
@@ -135,18 +132,12 @@ def check_mdp(mdp) -> None:
 def check_policy(mdp: TabularMDP, policy) -> np.ndarray:
     """``policy`` ``[S, A]`` as float64 rows summing to 1 (terminal rows may be zeros)."""
     check_mdp(mdp)
-    pi = _args.float_array("policy", policy, 2)
-    if pi.shape != (mdp.n_states, mdp.n_actions):
-        raise ValueError(f"policy has shape {pi.shape}; this MDP needs [S, A] = "
-                         f"{(mdp.n_states, mdp.n_actions)}")
-    return _args.distribution("policy", policy, 2, skip_zero_rows=mdp.terminal)
+    return _args.distribution("policy", policy, 2, skip_zero_rows=mdp.terminal,
+                              shape=(mdp.n_states, mdp.n_actions), need="this MDP needs [S, A] =")
 
 
 def check_logits(mdp: TabularMDP, logits) -> np.ndarray:
     """``logits`` ``[S, A]`` as a finite float64 array."""
     check_mdp(mdp)
-    z = _args.float_array("logits", logits, 2)
-    if z.shape != (mdp.n_states, mdp.n_actions):
-        raise ValueError(f"logits has shape {z.shape}; this MDP needs [S, A] = "
-                         f"{(mdp.n_states, mdp.n_actions)}")
-    return z
+    return _args.float_array("logits", logits, 2, shape=(mdp.n_states, mdp.n_actions),
+                             need="this MDP needs [S, A] =")
