@@ -20,12 +20,14 @@ BIN        := $(VENV)/bin
 RUN        := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 SDL_VIDEODRIVER=dummy
 NOTEBOOKS  := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
-.PHONY: book test install unit nbval strict-book execute check-render clean
+.PHONY: book test install lab unit nbval strict-book execute check-render clean
+.PHONY: book-zh strict-book-zh locales check-translations check-render-zh
 
 book: install
 	$(BIN)/jupyter-book build . --all
+	$(MAKE) book-zh
 
-test: install unit nbval strict-book
+test: install unit nbval strict-book check-translations
 
 install: $(VENV)/.installed
 
@@ -37,6 +39,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install "$(TORCH_SPEC)" $$args
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $@
+
+# Interactive use: JupyterLab in the same .venv, installed on first use (the tests and the book do not need it).
+lab: install
+	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install "jupyterlab>=4"
+	$(BIN)/jupyter lab chapters
 
 unit: install
 	$(RUN) $(BIN)/python -m pytest -q tests --doctest-modules gaelib
@@ -50,6 +57,7 @@ nbval: install
 strict-book: install
 	rm -rf _build
 	$(BIN)/jupyter-book build . -n -W --keep-going --all
+	$(MAKE) strict-book-zh
 
 # For contributors: re-execute notebooks in place (all, or NB=chapters/x.ipynb), then commit them.
 execute: install
@@ -58,6 +66,30 @@ execute: install
 # The built book as a reader sees it, in headless Chromium (needs Debian's `chromium` package).
 check-render: book
 	$(BIN)/python tools/check_render.py _build/html
+
+# The Chinese edition (中文版), from the same notebooks: prose from locales/zh_CN/LC_MESSAGES/*.po,
+# built into _build/html/zh_CN next to the English _build/html (see tools/build_zh.py).
+book-zh: install
+	$(BIN)/python tools/build_zh.py
+
+strict-book-zh: install
+	$(BIN)/python tools/build_zh.py -n -W --keep-going
+
+# After changing English prose: extract the English messages and merge them into the catalogues
+# (changed messages become fuzzy, new ones untranslated); then translate, and `make check-translations`.
+locales: install
+	$(BIN)/python tools/build_zh.py --gettext
+	$(BIN)/sphinx-intl update -p _build/gettext -l zh_CN -d locales
+
+# Catalogues up to date with the English, complete ones with no untranslated/fuzzy entry, math, code,
+# roles and links intact, glossary terms used (tools/check_translations.py).
+check-translations: install
+	$(BIN)/python tools/build_zh.py --gettext
+	$(BIN)/python tools/check_translations.py --pot _build/gettext --stats
+
+# The render check on the Chinese pages (needs Debian's chromium and fonts-noto-cjk).
+check-render-zh: book
+	$(BIN)/python tools/check_render.py _build/html/zh_CN
 
 clean:
 	rm -rf _build

@@ -14,8 +14,9 @@ tested:
     terminated=<last valid token>.T)`` on the valid tokens, for right padding.
 
 (:func:`token_gae` literally calls :func:`gaelib.gae`, after moving each row's
-valid tokens to the front, so that masked tokens inside a row are skipped as
-verl skips them.)
+valid tokens to the front, so that masked tokens inside a row are skipped, as verl
+skips them from commit 0332866 (2025-07-04, "mask out observation token in GAE") on,
+0.9.1 included; before it, e.g. at commit 26b5d6b, verl's GAE did not read the mask.)
 
 The package has one module per concept (each with its equations, references and
 tests in ``tests/test_llm.py``); every public name is importable from ``gaelib.llm``:
@@ -38,8 +39,8 @@ Estimators return :class:`gaelib.GAEOutput` ``(advantages, returns)``, the core'
 Every function accepts numpy arrays or torch tensors (CPU) and returns the same kind,
 with no gradient.
 
-How gaelib's arguments map onto the engines (read at verl 26b5d6b, TRL f2cd577,
-OpenRLHF 3c3be62; all three are batch-major):
+How gaelib's arguments map onto the engines (read at verl 0.9.1 from its source
+distribution, TRL f2cd577, OpenRLHF 3c3be62; all three are batch-major):
 
 .. list-table::
    :header-rows: 1

@@ -30,8 +30,26 @@ def _back(out, like):
     if like is not None and _checks.is_torch(like):
         import torch
 
-        return torch.from_numpy(np.ascontiguousarray(out)).to(dtype=like.dtype, device=like.device)
+        out = np.asarray(out)
+        # ascontiguousarray makes a 0-d array 1-d: reshape keeps a scalar result 0-d, as in numpy
+        return torch.from_numpy(np.ascontiguousarray(out).reshape(out.shape)).to(dtype=like.dtype,
+                                                                                 device=like.device)
     return out
+
+
+def _nonnegative(name, x):
+    """A finite real number >= 0 (an ε or a coefficient), returned as float."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number >= 0; got {x!r}")
+    if not (0.0 <= float(x) < float("inf")):  # also false for NaN
+        raise ValueError(f"{name} must be a finite number >= 0; got {x!r}")
+    return float(x)
+
+
+def _finite_result(out, what, blame):
+    """Raise if a result overflowed (inputs were finite, so only their size can cause it)."""
+    if not np.isfinite(out).all():
+        raise ValueError(f"{what} overflowed to infinity or NaN; {blame} is too large in magnitude")
 
 
 def _float_dtype(*arrays):
@@ -107,8 +125,11 @@ def _groups(groups, B):
                          f"or an int group size")
     _, inverse, counts = np.unique(g, return_inverse=True, return_counts=True)
     if (counts < 2).any():
-        raise ValueError(f"group {np.unique(g)[np.argmin(counts)]!r} has {counts.min()} sample; group baselines "
-                         f"need at least 2 samples per prompt")
+        uniq = np.unique(g)[np.argmin(counts)]
+        uniq = uniq.item() if hasattr(uniq, "item") else uniq
+        raise ValueError(f"groups: group {uniq!r} has {counts.min()} sample; group baselines need at least "
+                         f"2 samples per prompt (verl's GRPO, RLOO and REINFORCE++-baseline each treat a "
+                         f"group of one differently; gaelib refuses it)")
     return inverse.reshape(B)
 
 

@@ -103,6 +103,9 @@ def decoupled_gae(rewards, values, mask, *, gamma, lam_actor, lam_critic=1.0) ->
     Returns:
         :class:`GAEOutput` ``(advantages, returns)``.
     """
+    B = _batch_major("rewards", rewards, _checks.backend_of(rewards=rewards, values=values, mask=mask)).shape[0]
+    _per_sequence("lam_actor", lam_actor, B)  # checked here so that errors name them
+    _per_sequence("lam_critic", lam_critic, B)
     adv, _ = token_gae(rewards, values, mask, gamma=gamma, lam=lam_actor)
     _, ret = token_gae(rewards, values, mask, gamma=gamma, lam=lam_critic)
     return GAEOutput(adv, ret)
@@ -134,9 +137,10 @@ def length_adaptive_lam(lengths, *, alpha: float):
     lengths = _np(lengths)
     if lengths.ndim != 1 or lengths.size == 0:
         raise ValueError(f"lengths must have shape [batch]; got {lengths.shape}")
-    if not np.issubdtype(lengths.dtype, np.number) or not (lengths > 0).all():
-        raise ValueError("lengths must be positive numbers (valid tokens per response)")
-    if not isinstance(alpha, numbers.Real) or not alpha > 0:
+    if not np.issubdtype(lengths.dtype, np.number) or np.issubdtype(lengths.dtype, np.bool_) \
+            or not (lengths > 0).all() or not np.isfinite(lengths).all():
+        raise ValueError("lengths must be finite positive numbers (valid tokens per response)")
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
         raise ValueError(f"alpha must be a number > 0; got {alpha!r}")
     return np.clip(1.0 - 1.0 / (alpha * lengths.astype(np.float64)), 0.0, 1.0)
 

@@ -2,12 +2,11 @@ r"""Per-token KL estimates and the KL-shaped token rewards of RLHF."""
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from gaelib import _checks
-from gaelib.llm._inputs import _back, _batch_major, _float_dtype, _mask, _np, _scores
+from gaelib.llm._inputs import _back, _batch_major, _finite_result, _float_dtype, _mask, _nonnegative, _np, \
+    _scores
 from gaelib.llm.masks import last_token_index
 
 __all__ = ["kl_penalty", "token_rewards"]
@@ -33,7 +32,8 @@ def kl_penalty(log_probs, ref_log_probs, mask=None, *, kind: str = "k1"):
         log_probs: ``[batch, tokens]`` float, :math:`\log\pi` of the sampled tokens
             under the policy that sampled them.
         ref_log_probs: same shape, under the frozen reference (SFT) policy.
-        mask: optional ``[batch, tokens]`` 0/1; the result is 0 where it is 0.
+        mask: optional ``[batch, tokens]`` 0/1; the result is 0 where it is 0 (whatever the
+            estimate would be there: :math:`k_3` of a huge log-ratio at a pad is 0, not NaN).
         kind: ``"k1"``, ``"k2"`` or ``"k3"``.
 
     Returns:
@@ -45,10 +45,14 @@ def kl_penalty(log_probs, ref_log_probs, mask=None, *, kind: str = "k1"):
     _checks.check_same_shape("ref_log_probs", rp, "log_probs", lp)
     if kind not in ("k1", "k2", "k3"):
         raise ValueError(f"kind must be 'k1', 'k2' or 'k3'; got {kind!r}")
-    rho = _np(lp) - _np(rp)
-    kl = {"k1": lambda: rho, "k2": lambda: 0.5 * rho**2, "k3": lambda: np.expm1(-rho) + rho}[kind]()
-    if mask is not None:
-        kl = kl * _mask(mask, "log_probs", lp, backend)
+    m = np.ones(tuple(lp.shape), bool) if mask is None else _mask(mask, "log_probs", lp, backend)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # np.where, not kl * mask: k3 can overflow at a masked token, and inf * 0 is NaN
+        rho = np.where(m, _np(lp) - _np(rp), 0)
+        kl = {"k1": lambda: rho, "k2": lambda: 0.5 * rho**2, "k3": lambda: np.expm1(-rho) + rho}[kind]()
+    if not np.isfinite(kl).all():
+        raise ValueError(f"kl_penalty(kind={kind!r}) overflowed at a valid token: log_probs - ref_log_probs "
+                         f"is too large in magnitude there (verl clamps the log-ratio to [-20, 20])")
     return _back(kl, lp)
 
 
@@ -68,7 +72,7 @@ def token_rewards(scores, kl, mask, *, kl_coef: float):
         scores: ``[batch]`` float, one score per response.
         kl: ``[batch, tokens]`` float per-token KL estimates (:func:`kl_penalty`).
         mask: ``[batch, tokens]`` 0/1; every row needs a valid token.
-        kl_coef: β >= 0.
+        kl_coef: β, a finite number >= 0.
 
     Returns:
         ``[batch, tokens]`` rewards in the library of ``kl``; 0 where ``mask`` is 0.
@@ -81,10 +85,11 @@ def token_rewards(scores, kl, mask, *, kl_coef: float):
     k = _batch_major("kl", kl, backend)
     m = _mask(mask, "kl", k, backend)
     s = _np(_scores(scores, backend, k.shape[0]))
-    if not isinstance(kl_coef, numbers.Real) or isinstance(kl_coef, bool) or not kl_coef >= 0:
-        raise ValueError(f"kl_coef must be a number >= 0; got {kl_coef!r}")
+    kl_coef = _nonnegative("kl_coef", kl_coef)
     last = last_token_index(m)
     kn = _np(k)
-    r = (np.where(m, -float(kl_coef) * kn, 0.0) + 0.0).astype(_float_dtype(kn, s))  # + 0.0: no -0.0
-    r[np.arange(len(s)), last] += s
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = (np.where(m, -kl_coef * kn, 0.0) + 0.0).astype(_float_dtype(kn, s))  # + 0.0: no -0.0
+        r[np.arange(len(s)), last] += s
+    _finite_result(r, "the token rewards", "kl_coef * kl (or a score)")
     return _back(r, k)
