@@ -68,15 +68,15 @@ def _make_env(env):
 
 
 def _to_env_action(space, policy_fn) -> Callable[[Any], Any]:
-    """What a policy returns -> what the env steps with: Box actions clipped to the
-    bounds; a model's action index shifted by a ``Discrete(n, start=k)`` space's ``k``."""
+    """What a policy returns -> what the env steps with (:func:`gaelib.rollout.env_action`,
+    as in training), except that a hand-written policy's discrete actions are the env's own."""
     from gymnasium import spaces
 
-    if isinstance(space, spaces.Box):
-        return lambda a: np.clip(a, space.low, space.high)  # as in training
-    if isinstance(space, spaces.Discrete) and getattr(policy_fn, "returns_action_index", False):
-        return lambda a: a + int(space.start)
-    return lambda a: a
+    from gaelib.rollout import env_action
+
+    if isinstance(space, spaces.Discrete) and not getattr(policy_fn, "returns_action_index", False):
+        return lambda a: a
+    return lambda a: env_action(space, a)
 
 
 def rollout_frames(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray], Any], *,
