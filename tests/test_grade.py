@@ -218,6 +218,19 @@ def test_gradescope_results(graded):
     assert not (out / "results.json").exists()  # several submissions: one results.json each
 
 
+def test_summary_names_the_most_common_bug(graded):
+    from gaelib.grade import report
+
+    expect, results, out = graded
+    results = list(results.values())
+    text = report.summary(results, assignments.BOOK["gae"], "words")
+    assert "graded 35 submissions" in text and "isolation: words" in text
+    assert "most common first failure, in 1 of the" in text
+    # two more students with the truncation bug make it the most common one
+    twins = [r for r in results if r.student == "bug_trunc_as_term"] * 3
+    assert "truncation treated as termination" in report.summary(results + twins, assignments.BOOK["gae"], "")
+
+
 def test_printing_is_capped_and_limits_hold(graded):
     expect, results, out = graded
     assert results["prints_100_mb"].score == 10.0
@@ -343,3 +356,16 @@ def test_codec_round_trip_and_refuses_unknown_data():
     assert codec.decode(codec.encode(object())).startswith("<object")
     with pytest.raises(ValueError):
         codec.decode({"__pickle__": "..."})
+
+
+def test_python_dash_m_entry_point():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "gaelib.grade", "--help"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert out.returncode == 0 and "ASSIGNMENT" not in out.stderr
+    assert "submissions_dir" in out.stdout and "--out" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "gaelib.grade", "no_such_assignment", ".", "--out", "x"],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert bad.returncode == 2 and "assignment must be one of" in bad.stderr

@@ -156,8 +156,14 @@ def load_assignment(name_or_path: str) -> Assignment:
         raise ValueError(f"assignment must be one of {sorted(BOOK)} or a spec file (.toml, .json, .py); "
                          f"got {name_or_path!r}")
     if path.suffix == ".toml":
-        import tomllib
-
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            try:
+                import tomli as tomllib
+            except ImportError as exc:
+                raise ValueError("assignment: a .toml spec needs Python 3.11 or the tomli package; "
+                                 "use a .json or .py spec") from exc
         spec = tomllib.loads(path.read_text())
     elif path.suffix == ".json":
         spec = json.loads(path.read_text())

@@ -38,6 +38,8 @@ class PartResult:
     first_failure: str = ""
     """One line for the gradebook: the first failing case and its hint, or the problem."""
     flags: list = field(default_factory=list)
+    hint: str | None = None
+    """The hint of the first failing case, when the function ran and returned a wrong output."""
 
 
 @dataclass
@@ -114,7 +116,7 @@ def _outcome(raw: dict, input_names) -> engine.Outcome:
 
 
 def _grade_part(part, cases, variants, options, report, cells):
-    flags = []
+    flags, hint = [], None
     name = part.function
     if report is None:
         return _zero(part, cases, "", flags, "")
@@ -139,6 +141,7 @@ def _grade_part(part, cases, variants, options, report, cells):
         f = result.first_failure
         why = f.error or f.hint or ""
         first = f"{part.checker} case {f.index} ({f.description}): {why}"
+        hint = f.hint.split(" (this explains")[0] if f.hint and not f.error else None
         if result.timed_out:
             _flag(flags, "timeout")
     calls = [str(c) for c in raw.get("gaelib_calls", [])][:10]
@@ -155,7 +158,7 @@ def _grade_part(part, cases, variants, options, report, cells):
         feedback += (f"\n  REVIEW: {n} of the {total} lines of {fn_name} are lines of gaelib's own source; "
                      f"the instructor will look at it.")
     return PartResult(part, sum(group_scores.values()), group_scores, result.n_passed, len(cases), feedback,
-                      first[:300], flags)
+                      first[:300], flags, None if calls or refs else hint)
 
 
 def _read_report(path: Path):
@@ -223,4 +226,7 @@ def grade_submission(path: Path, prepared: list, *, limits: sandbox.Limits, call
         for f in pr.flags:
             _flag(flags, f)
     printed = str(report.get("printed", ""))[:4000] if report else run.output[:4000]
-    return StudentResult(student, path, parts, flags, notes, run.wall_seconds, run.max_rss_mb, printed)
+    rss = run.max_rss_mb
+    if report and isinstance(report.get("max_rss_mb"), (int, float)):
+        rss = max(rss, float(report["max_rss_mb"]))  # the worker's own measure (bubblewrap hides it)
+    return StudentResult(student, path, parts, flags, notes, run.wall_seconds, rss, printed)

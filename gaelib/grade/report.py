@@ -88,14 +88,6 @@ def write_all(results: list, out: Path, assignment) -> None:
         (out / "results.json").write_text(json.dumps(gradescope(results[0], assignment.name), indent=1))
 
 
-def _hint_of(first_failure: str) -> tuple[str, str]:
-    """``(what, hint)`` of a gradebook first-failure line: the hint without the case's details."""
-    if "): " in first_failure and " case " in first_failure:
-        head, hint = first_failure.split("): ", 1)
-        return head.split(" case ")[0], hint.split(" (this explains")[0]
-    return "", first_failure
-
-
 def summary(results: list, assignment, isolation_words: str) -> str:
     """Score distribution, flags, and the most common first failure with its hint."""
     n = len(results)
@@ -110,16 +102,18 @@ def summary(results: list, assignment, isolation_words: str) -> str:
     for i in range(5):
         lo, hi = edges[i] * mx, edges[i + 1] * mx
         label = f"  [{_fmt(lo):>5}, {_fmt(hi):>5}{']' if i == 4 else ')'}"
-        lines.append(f"{label} {counts[i]:4d} {'#' * counts[i]}")
+        lines.append(f"{label} {counts[i]:4d} {'#' * counts[i]}".rstrip())
     full = sum(r.score >= mx - 1e-9 for r in results)
     lines.append(f"  full marks: {full}, zero: {sum(r.score <= 1e-9 for r in results)}, "
                  f"mean {_fmt(sum(r.score for r in results) / max(n, 1))}")
     flags = Counter(f for r in results for f in r.flags)
     if flags:
         lines += ["", "flags: " + ", ".join(f"{f} {c}" for f, c in flags.most_common())]
-    firsts = Counter(_hint_of(r.first_failure) for r in results if r.first_failure)
-    if firsts:
-        (what, hint), c = firsts.most_common(1)[0]
-        lines += ["", f"most common first failure ({c} of {n} submissions){' in ' + what if what else ''}:",
-                  f"  {hint}"]
+    hints = Counter(next(((p.part.function, p.hint) for p in r.parts if p.hint), None) for r in results)
+    hints.pop(None, None)
+    if hints:
+        ((function, hint), c), = hints.most_common(1)
+        wrong = sum(hints.values())
+        lines += ["", f"most common first failure, in {c} of the {wrong} submissions whose {function} ran and "
+                      f"returned a wrong output:", f"  {hint}"]
     return "\n".join(lines)

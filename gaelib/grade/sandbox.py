@@ -114,15 +114,19 @@ def _probe(cmd, drop: bool) -> bool:
 
 
 def isolation() -> tuple[str, str]:
-    """The sandbox in use, probed once: ``("bwrap" | "nobody" | "process", what it isolates, in words)``."""
+    """The sandbox in use, probed once: ``("bwrap" | "nobody" | "process", what it isolates, in words)``.
+
+    ``GAELIB_GRADE_NO_BWRAP=1`` in the environment skips bubblewrap (to test the fallback).
+    """
     if not _MODE:
         bwrap_ok = False
-        if shutil.which("bwrap"):
+        if shutil.which("bwrap") and os.environ.get("GAELIB_GRADE_NO_BWRAP") != "1":
             probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"gaelib-grade-probe-{os.getpid()}"
             probe.mkdir(exist_ok=True)
             bwrap_ok = _probe(_bwrap_command(probe)[:-4] + [sys.executable, "-c", "pass"], False)
             shutil.rmtree(probe, ignore_errors=True)
-        why = "missing" if not shutil.which("bwrap") else "failed to start here"
+        why = ("missing" if not shutil.which("bwrap") else "turned off by GAELIB_GRADE_NO_BWRAP=1"
+               if os.environ.get("GAELIB_GRADE_NO_BWRAP") == "1" else "failed to start here")
         if bwrap_ok:
             _MODE.append(("bwrap", "bubblewrap sandbox: no network, own PID/user namespaces, runs as nobody; "
                                    "sees only /usr, Python, gaelib (read-only) and its scratch directory"))

@@ -17,6 +17,7 @@ import inspect
 import io
 import json
 import os
+import resource
 import sys
 import time
 import traceback
@@ -179,7 +180,9 @@ def main(job_dir: str) -> int:
         except BaseException as exc:  # noqa: BLE001 - never let student code stop the report
             parts[part["function"]] = {"status": "crashed", "message": f"{type(exc).__name__}: {exc}"[:300]}
     report = {"cell_errors": cell_errors, "parts": parts, "printed": captured.text(),
-              "printed_chars": captured.total, "seconds": time.monotonic() - started}
+              "printed_chars": captured.total, "seconds": time.monotonic() - started,
+              # inside bubblewrap, wait4 in the grader sees only bwrap's own memory, not this process's
+              "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     tmp = result_path + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(report, fh)
