@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gaelib import _args
+
 # MuJoCo picks its OpenGL backend when it is first imported; EGL renders without a display.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -46,12 +48,6 @@ class RenderedRollout(NamedTuple):
     """Undiscounted sum of the rewards of the steps taken."""
     ended: bool
     """Whether the episode terminated or was truncated before ``n_frames`` frames were kept."""
-
-
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
 
 
 def _make_env(env):
@@ -102,12 +98,15 @@ def rollout_frames(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray
         ValueError: ``n_frames`` or ``every`` not a positive integer, or an env
             whose render mode is not ``"rgb_array"``.
     """
-    n_frames = _check_positive("n_frames", n_frames)
-    every = _check_positive("every", every)
+    n_frames = _args.integer("n_frames", n_frames)
+    every = _args.integer("every", every)
+    seed = _args.integer("seed", seed, minimum=0)
+    if not callable(policy_fn):
+        raise TypeError(f"policy_fn must be a function from an observation to an action; got {policy_fn!r}")
     e = _make_env(env)
     try:
-        obs, _ = e.reset(seed=int(seed))
-        e.action_space.seed(int(seed))
+        obs, _ = e.reset(seed=seed)
+        e.action_space.seed(seed)
         box = _box_bounds(e.action_space)
         frames, steps = [np.asarray(e.render(), dtype=np.uint8)], [0]
         total, t, ended = 0.0, 0, False
@@ -154,21 +153,27 @@ def frame_strip(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray], 
 
 
 def _check_strip_args(shrink, gap, gap_value) -> None:
-    _check_positive("shrink", shrink)
-    if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
-        raise ValueError(f"gap must be a non-negative integer; got {gap!r}")
-    if not 0 <= int(gap_value) <= 255:
+    _args.integer("shrink", shrink)
+    _args.integer("gap", gap, minimum=0)
+    if _args.integer("gap_value", gap_value, minimum=0) > 255:
         raise ValueError(f"gap_value must lie in [0, 255]; got {gap_value!r}")
 
 
 def strip_of(frames: list[np.ndarray], *, shrink: int = 1, gap: int = 4, gap_value: int = 255) -> np.ndarray:
     """Lay equally sized ``[H, W, 3]`` uint8 frames side by side (see :func:`frame_strip`)."""
     _check_strip_args(shrink, gap, gap_value)
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        frames = list(frames)
+    if not isinstance(frames, (list, tuple)) or not all(isinstance(f, np.ndarray) for f in frames):
+        raise TypeError(f"frames must be a list of [H, W, C] uint8 numpy arrays; got {type(frames).__name__}")
     if not frames:
         raise ValueError("frames is empty")
     shapes = {f.shape for f in frames}
     if len(shapes) != 1 or len(frames[0].shape) != 3:
         raise ValueError(f"frames must all have one shape [H, W, C]; got shapes {sorted(shapes)}")
+    dtypes = {str(f.dtype) for f in frames}
+    if dtypes != {"uint8"}:
+        raise TypeError(f"frames must be uint8 images (0..255); got dtypes {sorted(dtypes)}")
     small = [f[::shrink, ::shrink] for f in frames]
     h, _, c = small[0].shape
     spacer = np.full((h, gap, c), int(gap_value), dtype=np.uint8)
@@ -192,6 +197,9 @@ def model_policy(model, *, deterministic: bool = True) -> Callable[[np.ndarray],
         array (continuous actions, unclipped; :func:`rollout_frames` clips them).
     """
     import torch
+
+    _args.methods("model", model, "mode", "act", hint=" (see gaelib.networks)")
+    deterministic = _args.boolean("deterministic", deterministic)
 
     @torch.no_grad()
     def policy_fn(obs):

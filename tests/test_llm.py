@@ -1,4 +1,4 @@
-"""Tests for gaelib.llm: token-level estimators for language models (batch-major, masked)."""
+"""Tests for gaelib.llm: token-level estimators for language models (batch-major, masked), and their registry."""
 
 import numpy as np
 import pytest
@@ -169,7 +169,7 @@ def test_kl_estimators():
     lp = np.array([[-1.0, -2.0]])
     rp = np.array([[-1.5, -1.0]])
     rho = lp - rp  # 0.5, -1.0
-    np.testing.assert_allclose(llm.kl_penalty(lp, rp, kind="k1"), rho)
+    np.testing.assert_allclose(llm.kl_penalty(log_probs=lp, ref_log_probs=rp, kind="k1"), rho)
     np.testing.assert_allclose(llm.kl_penalty(lp, rp, kind="k2"), 0.5 * rho**2)
     np.testing.assert_allclose(llm.kl_penalty(lp, rp, kind="k3"), np.exp(-rho) - 1 + rho)
     assert (llm.kl_penalty(lp, rp, kind="k3") >= 0).all()
@@ -242,7 +242,7 @@ def test_masked_whiten_statistics_and_options():
 def test_masked_var_needs_two_elements():
     with pytest.raises(ValueError, match="at least 2"):
         llm.masked_var(np.array([[1.0, 2.0]]), np.array([[1, 0]]))
-    with pytest.raises(ValueError, match="no element"):
+    with pytest.raises(ValueError, match="mask selects 0 element"):
         llm.masked_mean(np.array([[1.0, 2.0]]), np.array([[0, 0]]))
 
 
@@ -277,6 +277,7 @@ def test_rloo_is_dr_grpo_times_g_over_g_minus_1(seed, n_groups, G):
     B = n_groups * G
     scores = rng.normal(size=B)
     mask = rng.random((B, 4)) < 0.8
+    mask[:, 0] = True  # every response has a token (an empty one is refused)
     rloo = llm.rloo_advantages(scores, G, mask)
     dr = llm.grpo_advantages(scores, G, mask, scale_by_std=False)
     np.testing.assert_allclose(rloo, dr * G / (G - 1), atol=1e-12)
@@ -300,6 +301,51 @@ def test_reinforce_pp_with_baseline():
     a = llm.reinforce_pp_advantages(rewards, mask, gamma=1.0, groups=2)
     centred = np.array([-1.0, 1.0, 1.0, -1.0])[:, None] * mask
     np.testing.assert_allclose(a, llm.masked_whiten(centred, mask))
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_registry_names_and_output_type():
+    assert llm.estimator_names()[:6] == ("gae", "grpo", "drgrpo", "rloo", "reinforce_pp", "reinforce")
+    assert [llm.get_estimator(n).critic for n in ("gae", "grpo", "reinforce")] == [True, False, False]
+    out = llm.token_gae(np.zeros((1, 2)), np.zeros((1, 2)), np.ones((1, 2)), gamma=1.0, lam=1.0)
+    assert type(out) is gaelib.GAEOutput  # one output type for every advantage estimator
+
+
+def test_registered_estimators_equal_the_functions():
+    rng = np.random.default_rng(7)
+    rewards, values, mask = _random_batch(rng, 6, 5, right_padded=False)
+    R = (rewards * mask).sum(1)
+    kw = dict(values=values, gamma=0.9, lam=0.8, groups=3)
+    adv, ret = llm.get_estimator("gae")(rewards, mask, **kw)
+    ref = llm.token_gae(rewards, values, mask, gamma=0.9, lam=0.8)
+    np.testing.assert_array_equal(adv, ref.advantages)
+    np.testing.assert_array_equal(ret, ref.returns)
+    dec = llm.get_estimator("gae")(rewards, mask, **kw, lam_critic=1.0)
+    np.testing.assert_array_equal(dec.returns, llm.token_gae(rewards, values, mask, gamma=0.9, lam=1.0).returns)
+    expected = {
+        "grpo": llm.grpo_advantages(R, 3, mask),
+        "drgrpo": llm.grpo_advantages(R, 3, mask, scale_by_std=False),
+        "rloo": llm.rloo_advantages(R, 3, mask),
+        "reinforce_pp": llm.reinforce_pp_advantages(rewards, mask, gamma=0.9),
+        "reinforce": R[:, None] * mask,
+    }
+    for name, want in expected.items():
+        adv, ret = llm.get_estimator(name)(rewards, mask, **kw)
+        np.testing.assert_allclose(adv, want, atol=1e-12, err_msg=name)
+        assert ret is None
+
+
+def test_register_and_look_up():
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        llm.get_estimator("ppo")
+    with pytest.raises(ValueError, match="'gae' is already registered"):
+        llm.register_estimator("gae", critic=True)(lambda rewards, mask, **kw: None)
+    with pytest.raises(ValueError, match="name must be"):
+        llm.register_estimator("", critic=False)
+    with pytest.raises(ValueError, match="values is required"):
+        llm.get_estimator("gae")(np.zeros((1, 2)), np.ones((1, 2)))
 
 
 # --------------------------------------------------------------------------- bad inputs

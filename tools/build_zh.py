@@ -1,0 +1,90 @@
+"""Build the Chinese edition of the book into _build/html/zh_CN (the English one is _build/html).
+
+Same sources, same _config.yml and _toc.yml as `jupyter-book build .`; the only differences are
+Sphinx's `language` (zh_CN: the prose comes from locales/zh_CN/LC_MESSAGES/*.po, the theme's labels
+and the search index are Chinese) and a doctree cache of its own, so that the two builds never
+share a pickled environment.
+
+    python tools/build_zh.py                 # like `make book`
+    python tools/build_zh.py -n -W --keep-going   # strict, like `make test`
+    python tools/build_zh.py --gettext       # the English message templates, _build/gettext/*.pot
+
+The templates are extracted with the `gettext` builder in English (language unset), with a doctree
+cache of their own too; `make locales` then merges them into the .po files with sphinx-intl, which
+marks a message whose English changed as fuzzy and adds new messages untranslated.
+
+Chinese search: Sphinx's zh search splits text into words with jieba when it is installed; without
+it, Chinese text is not indexed at all (only Latin words), so jieba is in requirements.txt and this
+script refuses to build without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LANGUAGE = "zh_CN"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", dest="nitpicky", action="store_true", help="nitpicky mode")
+    parser.add_argument("-W", dest="warningiserror", action="store_true", help="warnings are errors")
+    parser.add_argument("--keep-going", action="store_true", help="with -W, report every warning")
+    parser.add_argument("--gettext", action="store_true",
+                        help="extract the English message templates into _build/gettext instead")
+    args = parser.parse_args(argv)
+
+    try:
+        if not args.gettext:
+            import jieba  # noqa: F401  (used by sphinx.search.zh)
+    except ImportError:
+        print("jieba is not installed: the Chinese search index would hold no Chinese words. "
+              "pip install -r requirements.txt", file=sys.stderr)
+        return 2
+
+    from jupyter_book.sphinx import build_sphinx
+
+    overrides = {
+        "external_toc_path": str(ROOT / "_toc.yml"),
+        "latex_individualpages": False,  # jupyter-book's CLI always passes it
+    }
+    if args.gettext:
+        builder, outdir, cache = "gettext", ROOT / "_build" / "gettext", ".doctrees-gettext"
+    else:
+        # Sphinx writes into _build/zh_CN/html; the result is copied to _build/html/zh_CN below.
+        # (myst-nb puts a notebook's image outputs in <outdir>/../jupyter_execute: building straight
+        # into _build/html/zh_CN would leave that folder inside the English site.)
+        builder, outdir, cache = "html", ROOT / "_build" / LANGUAGE / "html", f".doctrees-{LANGUAGE}"
+        overrides["language"] = LANGUAGE
+    if args.nitpicky:
+        overrides["nitpicky"] = True
+    result = build_sphinx(
+        str(ROOT),
+        str(outdir),
+        noconfig=True,
+        path_config=str(ROOT / "_config.yml"),
+        confoverrides=overrides,
+        doctreedir=str(ROOT / "_build" / cache),
+        builder=builder,
+        warningiserror=args.warningiserror,
+        keep_going=args.keep_going,
+        force_all=True,
+    )
+    if result:
+        print(f"{builder} build failed ({result})", file=sys.stderr)
+        return 1
+    if builder == "html":
+        published = ROOT / "_build" / "html" / LANGUAGE
+        shutil.rmtree(published, ignore_errors=True)
+        shutil.copytree(outdir, published)
+        outdir = published
+    print(f"{builder}: {outdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
