@@ -74,14 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         keep_going=args.keep_going,
         force_all=True,
     )
-    if result:
-        print(f"{builder} build failed ({result})", file=sys.stderr)
-        return 1
-    if builder == "html":
+    if builder == "html":  # published even when the strict build fails, as jupyter-book does
         published = ROOT / "_build" / "html" / LANGUAGE
         shutil.rmtree(published, ignore_errors=True)
         shutil.copytree(outdir, published)
         outdir = published
+    if result:
+        print(f"{builder} build failed ({result}); output in {outdir}", file=sys.stderr)
+        return 1
     print(f"{builder}: {outdir}")
     return 0
 
