@@ -47,3 +47,11 @@ def test_term_check():
     # the verb "returns" is not the glossary's return; acronyms may stay
     assert ct.term_problems("The function returns the advantages.", "该函数给出优势估计。", terms) == []
     assert ct.term_problems("PPO clips the ratio.", "PPO 裁剪概率比。", terms) == []
+
+
+def test_search_terms_file_lists_the_glossary_chinese_terms():
+    import build_zh
+
+    words = build_zh.write_search_terms().read_text(encoding="utf-8").split()[::2]
+    assert {"优势函数", "价值网络", "广义优势估计", "时序差分误差"} <= set(words)
+    assert all(any("\u4e00" <= c <= "\u9fff" for c in w) for w in words)  # Chinese only, no English

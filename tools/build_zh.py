@@ -15,18 +15,36 @@ marks a message whose English changed as fuzzy and adds new messages untranslate
 
 Chinese search: Sphinx's zh search splits text into words with jieba when it is installed; without
 it, Chinese text is not indexed at all (only Latin words), so jieba is in requirements.txt and this
-script refuses to build without it.
+script refuses to build without it. jieba's own dictionary splits the course's terms into parts
+(优势函数 -> 优势 / 函数), and the search page looks a query word up whole, so a search for 优势函数
+would find nothing: the Chinese terms of glossary.md are given to jieba as a user dictionary
+(written to _build/zh_CN/search_terms.txt at every build), so that each is indexed whole as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGE = "zh_CN"
+
+
+def write_search_terms() -> Path:
+    """Write the glossary's Chinese terms as a jieba user dictionary (one "word frequency" a line)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from check_translations import glossary_terms  # the one parser of glossary.md's term cells
+
+    words = sorted({form.replace(" ", "") for _, forms in glossary_terms() for form in forms
+                    if re.search(r"[\u4e00-\u9fff]", form)})
+    path = ROOT / "_build" / LANGUAGE / "search_terms.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A high frequency makes jieba keep the whole term; cut_for_search still indexes its parts.
+    path.write_text("".join(f"{w} 100000\n" for w in words), encoding="utf-8")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         # into _build/html/zh_CN would leave that folder inside the English site.)
         builder, outdir, cache = "html", ROOT / "_build" / LANGUAGE / "html", f".doctrees-{LANGUAGE}"
         overrides["language"] = LANGUAGE
+        # myst-nb's button over a hidden code cell ("Show code cell {type}"). The chapters hide only
+        # cell sources (tag hide-input), so the Chinese label names the code.
+        overrides["nb_code_prompt_show"] = "显示代码"
+        overrides["nb_code_prompt_hide"] = "隐藏代码"
+        overrides["html_search_options"] = {"dict": str(write_search_terms())}
     if args.nitpicky:
         overrides["nitpicky"] = True
     result = build_sphinx(
@@ -74,14 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         keep_going=args.keep_going,
         force_all=True,
     )
-    if result:
-        print(f"{builder} build failed ({result})", file=sys.stderr)
-        return 1
-    if builder == "html":
+    if builder == "html":  # published even when the strict build fails, as jupyter-book does
         published = ROOT / "_build" / "html" / LANGUAGE
         shutil.rmtree(published, ignore_errors=True)
         shutil.copytree(outdir, published)
         outdir = published
+    if result:
+        print(f"{builder} build failed ({result}); output in {outdir}", file=sys.stderr)
+        return 1
     print(f"{builder}: {outdir}")
     return 0
 
