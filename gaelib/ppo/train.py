@@ -276,7 +276,8 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
     # -- model and optimiser
     model = make_actor_critic(envs.single_observation_space, envs.single_action_space,
                               hidden=config.hidden_sizes, activation=config.activation)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps,
+                                 fused=config.fused_adam or None)
     collector = RolloutCollector(envs, model, seed=seed)
     history = PPOHistory()
     num_updates = math.ceil(config.total_steps / config.batch_size)
