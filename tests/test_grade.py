@@ -369,3 +369,10 @@ def test_python_dash_m_entry_point():
     bad = subprocess.run([sys.executable, "-m", "gaelib.grade", "no_such_assignment", ".", "--out", "x"],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert bad.returncode == 2 and "assignment must be one of" in bad.stderr
+
+
+def test_the_books_install_cell_is_not_run():
+    nb = ASSIGNMENTS / "assignment_gae_solution.ipynb"
+    assert "gaelib-course/gae-course" in nb.read_text()  # the notebook has it (it clones the course)
+    cells = submissions.read_cells(nb)
+    assert cells and not any("gaelib-course/gae-course" in c for c in cells)
