@@ -150,7 +150,7 @@ def make_submissions(folder: Path, others: Path) -> dict:
                                      f"    if leaked:\n        raise RuntimeError('LEAKED another file')\n"
                                      f"    return adv"),
         score=10.0 if MODE == "bwrap" else 0.0, words=[] if MODE == "bwrap" else ["LEAKED"])
-    add("writes_outside_scratch", GOOD + f"\ntry:\n    open('/tmp/gaelib_grade_pwned_{os.getpid()}', 'w').write('x')\n"
+    add("writes_outside_scratch", GOOD + f"\ntry:\n    open({str(others / 'pwned.txt')!r}, 'w').write('x')\n"
         "except OSError:\n    pass\n", score=10.0)
     assert len(expect) >= 30
     return expect
@@ -239,9 +239,10 @@ def test_printing_is_capped_and_limits_hold(graded):
         assert r.wall_seconds < LIMITS.wall_seconds + 10
 
 
-@pytest.mark.skipif(MODE != "bwrap", reason="only a bubblewrap sandbox hides the host's /tmp")
+@pytest.mark.skipif(MODE != "bwrap", reason="only a bubblewrap sandbox hides the grader's folders")
 def test_sandbox_cannot_write_outside_its_scratch(graded):
-    assert not list(Path("/tmp").glob(f"gaelib_grade_pwned_{os.getpid()}"))
+    expect, results, out = graded
+    assert not (out.parent / "pwned.txt").exists()
 
 
 # --------------------------------------------------------------------------- the book's notebooks
