@@ -51,14 +51,39 @@ def _pad_time(x, n):
     return torch.cat([x, x.new_zeros((n, *x.shape[1:]))], dim=0)
 
 
+def _ops(x):
+    """``(empty_like, fused multiply-add into out, multiply into out)`` for numpy or torch."""
+    if isinstance(x, np.ndarray):
+        def fma(c, u, w, out):
+            np.multiply(u, w, out=out)
+            out += c
+        return np.empty_like, fma, np.multiply
+    import torch
+
+    def empty(y):
+        return torch.empty_like(y, memory_format=torch.contiguous_format)
+
+    def fma(c, u, w, out):
+        torch.addcmul(c, u, w, out=out)
+    return empty, fma, torch.mul
+
+
 def _double(b, a):
-    """Doubling along axis 1 of ``[chunks, C, *batch]``: every position's suffix to its chunk's end."""
+    """Doubling along axis 1 of ``[chunks, C, *batch]``: every position's suffix to its chunk's end.
+
+    Each round writes new arrays (a position reads its partner before anyone writes it): one
+    fused multiply-add for ``b``, one multiply for ``a``, and a copy of the ``k`` last
+    positions, which are already complete.
+    """
+    empty, fma, mul = _ops(b)
     C = b.shape[1]
     k = 1
     while k < C:
-        nb, na = _copy(b), _copy(a)
-        nb[:, :-k] += a[:, :-k] * b[:, k:]
-        na[:, :-k] *= a[:, k:]
+        nb, na = empty(b), empty(a)
+        fma(b[:, :-k], a[:, :-k], b[:, k:], out=nb[:, :-k])
+        nb[:, -k:] = b[:, -k:]
+        mul(a[:, :-k], a[:, k:], out=na[:, :-k])
+        na[:, -k:] = a[:, -k:]
         b, a = nb, na
         k *= 2
     return b, a
