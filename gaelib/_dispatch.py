@@ -302,11 +302,10 @@ def masked(spec, rewards, values, mask, gamma, lam, lam2):
         b, a = coef(r, v, nv, 1, 1, g, l1)
         b, a = b * m, a * m + (1 - m)  # masked tokens: (b, a) = (0, 1), the carry passes through
         if l2 is l1 or (_is_number(l1) and l1 == l2):
-            x = x2 = _scan.backward_scan(b.T, a.T).T
+            x = x2 = _scan.backward_scan(b, a, axis=1)
         else:  # both λ in one scan: the offsets are the same, the carries differ
             a2 = coef(r, v, nv, 1, 1, g, l2)[1] * m + (1 - m)
             stack = np.stack if isinstance(b, np.ndarray) else _torch_stack
-            xs = _scan.backward_scan(stack([b.T, b.T], 1), stack([a.T, a2.T], 1))
-            x, x2 = xs[:, 0].T, xs[:, 1].T
+            x, x2 = _scan.backward_scan(stack([b, b], 0), stack([a, a2], 0), axis=2)
         outs = [x * m, (x2 + v) * m]
     return [spec.finish(o, None) for o in outs]
