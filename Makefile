@@ -19,13 +19,20 @@ BIN        := $(VENV)/bin
 # Same hash seed for the executing kernels and for nbval (set/dict order), one torch thread.
 RUN        := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 SDL_VIDEODRIVER=dummy
 NOTEBOOKS  := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+# Headless Chromium (Debian: apt-get install chromium fonts-noto-cjk poppler-utils) renders the PDF and the
+# render check; without it those steps print a notice and are skipped.
+CHROMIUM   := $(shell command -v chromium || command -v chromium-browser)
+NO_CHROMIUM := echo "NOTICE: chromium not found, so the PDF and the render check are skipped (Debian: apt-get install chromium fonts-noto-cjk poppler-utils)"
 
-.PHONY: book test install lab unit nbval strict-book execute check-render clean
+.PHONY: book test install lab unit nbval strict-book render downloads zip pdf execute check-render clean
+.PHONY: book-zh strict-book-zh locales check-translations check-render-zh
 
 book: install
 	$(BIN)/jupyter-book build . --all
+	$(MAKE) --no-print-directory downloads
+	$(MAKE) --no-print-directory book-zh
 
-test: install unit nbval strict-book
+test: install unit nbval strict-book check-translations render
 
 install: $(VENV)/.installed
 
@@ -55,6 +62,36 @@ nbval: install
 strict-book: install
 	rm -rf _build
 	$(BIN)/jupyter-book build . -n -W --keep-going --all
+	$(MAKE) strict-book-zh
+
+# The strict book as a reader sees it (tools/check_render.py at 1280 and 400 px), and the downloads checked.
+render: strict-book
+ifneq ($(CHROMIUM),)
+	$(MAKE) --no-print-directory downloads
+	$(BIN)/python tools/check_render.py _build/html
+	$(BIN)/python tools/check_render.py _build/html/zh_CN
+else
+	@$(NO_CHROMIUM)
+endif
+
+# What every page links under "Take it away": the chapter notebooks as one zip, the book as one PDF.
+downloads: zip
+ifneq ($(CHROMIUM),)
+	$(MAKE) --no-print-directory pdf
+else
+	@$(NO_CHROMIUM)
+endif
+
+zip: install
+	$(BIN)/python tools/downloads.py zip
+
+# The whole book as one PDF: the single-page HTML build printed by headless Chromium, then checked
+# (page count, fonts embedded, no raw TeX, every page of _toc.yml, the Chinese terms).
+pdf: install
+	rm -rf _build/singlehtml
+	$(BIN)/jupyter-book build . --builder singlehtml
+	$(BIN)/python tools/downloads.py pdf
+	$(BIN)/python tools/downloads.py check
 
 # For contributors: re-execute notebooks in place (all, or NB=chapters/x.ipynb), then commit them.
 execute: install
@@ -63,6 +100,31 @@ execute: install
 # The built book as a reader sees it, in headless Chromium (needs Debian's `chromium` package).
 check-render: book
 	$(BIN)/python tools/check_render.py _build/html
+	$(BIN)/python tools/downloads.py check
+
+# The Chinese edition (中文版), from the same notebooks: prose from locales/zh_CN/LC_MESSAGES/*.po,
+# built into _build/html/zh_CN next to the English _build/html (see tools/build_zh.py).
+book-zh: install
+	$(BIN)/python tools/build_zh.py
+
+strict-book-zh: install
+	$(BIN)/python tools/build_zh.py -n -W --keep-going
+
+# After changing English prose: extract the English messages and merge them into the catalogues
+# (changed messages become fuzzy, new ones untranslated); then translate, and `make check-translations`.
+locales: install
+	$(BIN)/python tools/build_zh.py --gettext
+	$(BIN)/sphinx-intl update -p _build/gettext -l zh_CN -d locales
+
+# Catalogues up to date with the English, complete ones with no untranslated/fuzzy entry, math, code,
+# roles and links intact, glossary terms used (tools/check_translations.py).
+check-translations: install
+	$(BIN)/python tools/build_zh.py --gettext
+	$(BIN)/python tools/check_translations.py --pot _build/gettext --stats
+
+# The render check on the Chinese pages (needs Debian's chromium and fonts-noto-cjk).
+check-render-zh: book
+	$(BIN)/python tools/check_render.py _build/html/zh_CN
 
 clean:
 	rm -rf _build
