@@ -75,6 +75,7 @@ def main():
     from verl.trainer.config import AlgoConfig
 
     gaelib_verl.register()
+    load_before = os.getloadavg()[0]
     cfg = AlgoConfig(gamma=1.0, lam=0.95)
     ours_gae = core_algos.get_adv_estimator_fn("gaelib_gae")
     ours_rpp = core_algos.get_adv_estimator_fn("gaelib_reinforce_plus_plus")
@@ -103,6 +104,8 @@ def main():
             f"verl {verl.__version__}, torch {torch.__version__} (1 thread), numpy {np.__version__}, "
             f"CPU: {cpu_name()} ({platform.machine()}, {os.cpu_count()} logical cores, 1 used); "
             f"medians of {args.repeats} calls, float32, response lengths uniform in [L/4, L], 5 % holes.",
+            f"Load average of the machine (1 min) at the start and at the end: {load_before:.1f}, "
+            f"{os.getloadavg()[0]:.1f} (on a shared machine other jobs slow both columns; compare the ratios).",
             "Each row was checked first: gaelib's advantages and returns equal verl's on the valid tokens "
             "(atol = rtol = 1e-4).",
             "",
