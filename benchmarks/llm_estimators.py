@@ -30,7 +30,8 @@ import torch
 
 import gaelib
 from gaelib import llm
-from gaelib.rlhf import RLHFConfig, compute_advantages, policy_gradient, rollout, train_rlhf
+from gaelib.losses import value_loss
+from gaelib.rlhf import RLHFConfig, compute_advantages, policy_gradient_estimate, sample_batch, train_rlhf
 from gaelib.tiny_lm import LMConfig, TinyGPT, ValueModel, pretrain
 
 HERE = Path(__file__).resolve().parent
@@ -77,7 +78,7 @@ def curves(out: Path) -> None:
                 for seed in t["seeds"]:
                     torch.manual_seed(seed)
                     res = train_rlhf(base, RLHFConfig(seed=seed, **t["rl"], **ESTIMATORS[name]))
-                    h = res.history
+                    h = res.history.as_arrays()
                     for i in range(len(h["score"])):
                         w.writerow([task, name, seed, i] + [round(h[k][i], 6) for k in
                                    ("score", "sorted", "kl", "length", "eos", "adv_std", "seconds")]
@@ -92,10 +93,10 @@ def pretrain_critic(policy, ref, cfg, steps, gen):
     critic = ValueModel(ref)
     opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
     for _ in range(steps):
-        b = rollout(policy, ref, critic, cfg, gen)
+        b = sample_batch(policy, ref, critic, cfg, gen)
         _, targets = llm.token_gae(b["rewards"], b["values"], b["mask"], gamma=1.0, lam=1.0)
         v = critic(b["seq"])[:, b["P"] - 1:-1]
-        loss = 0.5 * (((v - targets) ** 2) * b["mask"]).sum() / b["mask"].sum()
+        loss = cfg.vf_coef * value_loss(v, targets, mask=b["mask"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -125,19 +126,19 @@ def gradient_study(out: Path, *, snapshot_iters=15, ref_batches=200, eval_batche
     gen = torch.Generator().manual_seed(123)
     g_ref = torch.zeros_like(torch.cat([p.reshape(-1) for p in policy.parameters()]))
     for _ in range(ref_batches):
-        b = rollout(policy, base, None, cfg, gen)
+        b = sample_batch(policy, base, None, cfg, gen)
         adv, _, _ = compute_advantages(cfg, b["rewards"], None, b["mask"])
-        g_ref += policy_gradient(policy, b, adv) / ref_batches
+        g_ref += policy_gradient_estimate(policy, b, adv) / ref_batches
     critics = {k: pretrain_critic(policy, base, cfg, k, gen) for k in critic_steps}
     rows, ev = {}, {}
     est = {"REINFORCE": "reinforce", "RLOO": "rloo", "Dr. GRPO": "drgrpo", "GRPO": "grpo",
            "REINFORCE++": "reinforce_pp"}
     for _ in range(eval_batches):
-        b = rollout(policy, base, None, cfg, gen)
+        b = sample_batch(policy, base, None, cfg, gen)
         for name, e in est.items():
             c = dataclasses.replace(cfg, estimator=e)
             adv, _, _ = compute_advantages(c, b["rewards"], None, b["mask"])
-            rows.setdefault(("none", name, ""), []).append(policy_gradient(policy, b, adv))
+            rows.setdefault(("none", name, ""), []).append(policy_gradient_estimate(policy, b, adv))
         for k, critic in critics.items():
             with torch.no_grad():
                 values = critic(b["seq"])[:, b["P"] - 1:-1] * b["mask"]
@@ -148,7 +149,7 @@ def gradient_study(out: Path, *, snapshot_iters=15, ref_batches=200, eval_batche
             for lam in (1.0, 0.95, 0.8, 0.5, 0.0):
                 c = dataclasses.replace(cfg, estimator="gae", lam=lam)
                 adv, _, _ = compute_advantages(c, b["rewards"], values, b["mask"])
-                rows.setdefault((f"{k} steps", "GAE", lam), []).append(policy_gradient(policy, b, adv))
+                rows.setdefault((f"{k} steps", "GAE", lam), []).append(policy_gradient_estimate(policy, b, adv))
     cos = torch.nn.functional.cosine_similarity
     with out.open("w", newline="") as f:
         w = csv.writer(f)

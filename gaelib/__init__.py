@@ -17,6 +17,7 @@ from gaelib.advantages import (
     discounted_cumsum,
     gae,
     lambda_returns,
+    masked_gae,
     next_state_values,
     td_residuals,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "lambda_returns",
     "discounted_cumsum",
     "next_state_values",
+    "masked_gae",
     "seed_everything",
 ]
 

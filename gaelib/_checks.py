@@ -22,6 +22,14 @@ def is_torch(x) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "is_floating_point")
 
 
+def is_array(x) -> bool:
+    """Whether ``x`` is a numpy array or a torch tensor (not a number, not None)."""
+    return isinstance(x, np.ndarray) or is_torch(x)
+
+
+_SCALARS = (float, int)
+
+
 def backend_of(**arrays) -> str:
     """Return ``"torch"`` or ``"numpy"`` for a set of named array arguments.
 
@@ -30,9 +38,12 @@ def backend_of(**arrays) -> str:
     """
     kinds = {}
     for name, x in arrays.items():
-        if x is None or isinstance(x, numbers.Number):
+        if x is None or type(x) in _SCALARS:
             continue
-        kinds[name] = "torch" if is_torch(x) else "numpy"
+        if type(x) is np.ndarray:  # the common case, first
+            kinds[name] = "numpy"
+        elif not isinstance(x, numbers.Number):
+            kinds[name] = "torch" if is_torch(x) else "numpy"
     if len(set(kinds.values())) > 1:
         detail = ", ".join(f"{k}: {v}" for k, v in kinds.items())
         raise TypeError(f"mixed numpy and torch inputs ({detail}); convert them to one library")
@@ -40,24 +51,42 @@ def backend_of(**arrays) -> str:
 
 
 def as_array(name: str, x, backend: str):
-    """Convert lists and scalars to an array of the backend; leave arrays alone."""
+    """Convert lists and scalars to an array of the backend; leave arrays alone.
+
+    Refused, with the argument's name: numpy masked arrays (the mask would be lost
+    silently), object arrays, and float types wider than float64 (``longdouble``) or
+    complex. Byte-swapped (big-endian) arrays are converted to the native byte order.
+    """
+    if type(x) is np.ndarray and backend == "numpy":  # the common case, first (not a masked array)
+        dt = x.dtype
+        if dt.kind == "b" or (dt.kind == "f" and dt.itemsize <= 8 and dt.isnative):
+            return x
     if backend == "torch":
         import torch
 
         if not isinstance(x, torch.Tensor):
-            x = torch.as_tensor(np.asarray(x))
+            x = torch.as_tensor(as_array(name, x, "numpy"))
         return x
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a numpy masked array; gaelib would lose its mask silently. Pass "
+                        f"{name}.filled(0.0) with the masked steps marked by terminated/truncated (or a "
+                        f"token mask), or {name}.data if the mask does not matter")
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
     if x.dtype == object:
         raise TypeError(f"{name} must be numeric; got an object array")
+    if x.dtype.kind in "fc" and (x.dtype.kind == "c" or x.dtype.itemsize > 8):
+        raise TypeError(f"{name} has dtype {x.dtype}; gaelib computes in float32 or float64 only: "
+                        f"convert it with {name}.astype(np.float64)")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
     return x
 
 
 def is_float(x) -> bool:
-    if is_torch(x):
-        return bool(x.is_floating_point())
-    return np.issubdtype(x.dtype, np.floating)
+    if type(x) is np.ndarray:
+        return x.dtype.kind == "f"
+    return bool(x.is_floating_point())
 
 
 def check_float(name: str, x) -> None:
@@ -119,22 +148,57 @@ def check_finite(name: str, x) -> None:
 
 def check_unit_interval(name: str, x, ref_name: str, ref) -> None:
     """A discount-like parameter: a number, or an array of shape ``ref.shape[1:]``
-    (one value per sequence) or ``ref.shape`` (one per step), within [0, 1]."""
-    if isinstance(x, numbers.Number) and not isinstance(x, bool):
+    (one value per sequence), ``(1, *ref.shape[1:])`` (the same, explicitly constant in
+    time) or ``ref.shape`` (one per step), within [0, 1].
+
+    ``None`` is refused (it never means 1). A 1-D ``(T,)`` array is refused when the
+    batch is ``(T,)`` too: it could be one value per sequence or one per step.
+    """
+    if x is None:
+        raise TypeError(f"{name} is required (a float in [0, 1]); None does not mean 1")
+    if isinstance(x, bool):
+        raise TypeError(f"{name} must be a float in [0, 1]; got a bool")
+    if isinstance(x, numbers.Number):
         v = float(x)
         if not (0.0 <= v <= 1.0):  # also false for NaN
             raise ValueError(f"{name} must lie in [0, 1]; got {x}")
         return
-    if isinstance(x, bool):
-        raise TypeError(f"{name} must be a float in [0, 1]; got a bool")
-    shape = tuple(x.shape)
-    allowed = [(), tuple(ref.shape[1:]), tuple(ref.shape)]
+    shape, full, batch = tuple(x.shape), tuple(ref.shape), tuple(ref.shape[1:])
+    if len(batch) == 1 and shape == batch == full[:1]:
+        T = full[0]
+        raise ValueError(
+            f"{name} has shape {shape}, ambiguous with {ref_name} of shape {full}: T = {T} equals the batch "
+            f"size, so it could be one value per sequence or one per step. Say which: per sequence, shape "
+            f"(1, {T}) ({name}[None, :]); per step, shape {full} (np.broadcast_to({name}[:, None], {full}))"
+        )
+    allowed = [(), batch, (1, *batch), full]
     if shape not in allowed:
         raise ValueError(
-            f"{name} has shape {shape}; with {ref_name} of shape {tuple(ref.shape)} it must be a float, "
-            f"shape {tuple(ref.shape[1:])} (one value per sequence) or shape {tuple(ref.shape)} (one per step)"
+            f"{name} has shape {shape}; with {ref_name} of shape {full} it must be a float, "
+            f"shape {batch} (one value per sequence) or shape {full} (one per step)"
         )
     check_float(name, x)
     lo, hi = (float(x.min()), float(x.max()))
     if not (0.0 <= lo and hi <= 1.0):
         raise ValueError(f"{name} must lie in [0, 1]; got values in [{lo}, {hi}]")
+
+
+def result_dtype(backend: str, arrays) -> tuple:
+    """The dtype rule, one for numpy and torch: ``(result dtype, computation dtype)``.
+
+    The result takes the promoted dtype of the given data arrays (rewards, values,
+    next values; never of γ or λ, and never of Python scalars, which do not widen it).
+    float16 and bfloat16 are computed in float32 and cast back (and checked after the
+    cast); float32 and float64 are computed as they are.
+    """
+    if backend == "torch":
+        import torch
+
+        dt = arrays[0].dtype
+        for x in arrays[1:]:
+            dt = torch.promote_types(dt, x.dtype)
+        return dt, (torch.float32 if dt in (torch.float16, torch.bfloat16) else dt)
+    dt = arrays[0].dtype
+    if any(x.dtype != dt for x in arrays[1:]):
+        dt = np.result_type(*[x.dtype for x in arrays])
+    return dt, (np.dtype(np.float32) if dt == np.float16 else dt)

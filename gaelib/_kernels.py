@@ -1,25 +1,32 @@
-"""Compiled kernels for backward linear recurrences on 2-D ``[T, M]`` arrays.
+r"""The numba backend: the backward recurrence as a compiled loop on the CPU.
 
-Every estimator in gaelib is one backward recurrence
+Every estimator is :math:`x_t = b_t + a_t x_{t+1}`, :math:`x_T = 0`, with
+:math:`(b_t, a_t)` from :mod:`gaelib._estimators`; the coefficient function is an
+argument of the kernels (numba compiles one specialisation per estimator and inlines
+it). Two loop orders:
 
-.. math:: x_t = b_t + a_t\\, x_{t+1}, \\qquad x_T = 0,
+* :func:`time_major` for ``[T, M]`` arrays (RL rollouts): a forward pass over time forms
+  :math:`b` and :math:`a` into the two output buffers, then a backward pass walks time over
+  those two arrays only (a probe on a 2-core x86 VM measured a backward walk over all the
+  inputs at 3-8x the cost of a forward one), adding :math:`V(s_t)` for the value targets;
+* :func:`masked_rows` for batch-major ``[B, L]`` token arrays with a mask: one backward
+  walk along each row, skipping masked tokens (they pass the carry through unchanged).
 
-with a per-step offset ``b`` and a per-step carry coefficient ``a`` (for GAE,
-``b = δ`` and ``a = γλ`` cut at episode ends). The fast path computes ``b`` and
-``a`` in one forward pass over the inputs and then walks time backwards over
-those two arrays only (a probe on a 2-core x86 VM measured a backward walk over
-all the inputs at 3-8x the cost of a forward one). Both passes are compiled with numba
-when it is installed; otherwise a numpy loop over time (vectorised across the
-batch) does the same arithmetic.
-
-All arrays here are already validated and reshaped to C-contiguous ``[T, M]``
-by the callers in :mod:`gaelib.advantages`; flags and parameters that are
-constant in time arrive as ``[1, M]``. Internal module: the functions are private.
+Both report whether every result is finite, so non-finite inputs and overflow are caught
+without a second pass. Without numba, gaelib uses the numpy scan of :mod:`gaelib._scan`
+instead. Arrays arrive validated, C-contiguous and in one float dtype from
+:mod:`gaelib._dispatch`. Internal module: the functions are private.
 """
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
+
+from gaelib import _estimators
+
+coef = None  # bound to one estimator's coefficient function in each compiled copy below
 
 try:  # numba is a declared dependency; the fallback keeps gaelib importable without it.
     from numba import njit
@@ -31,152 +38,123 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 __all__: list[str] = []
 
 
-def _row(x, t):
-    """Row ``t`` of a ``[T, M]`` array, or its only row if it has one (a per-sequence parameter)."""
-    return x[t] if x.shape[0] > 1 else x[0]
+def _row(p, t):
+    """Row ``t`` of a per-step ``[T, M]`` array; a constant-in-time ``[M]`` array itself."""
+    return p if p.ndim == 1 else p[t]
 
 
-def _gae_coefficients_py(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
-    """Forward pass for GAE: ``b_t = δ_t``, ``a_t = γ_t λ_t`` (0 at episode ends).
+def _time_major_py(r, v, nv, use_next, lv, term, trunc, g, lam, scan, x, y, plus_values, zero):
+    """Run one estimator over ``[T, M]`` arrays; returns True when every result is finite.
 
-    ``term``, ``trunc``, ``g``, ``l`` are ``[T, M]`` or ``[1, M]`` (constant in time).
+    ``term``, ``trunc``, ``g``, ``lam`` are ``[T, M]`` or ``[M]`` (constant in time);
+    ``zero`` is 0 in the arrays' dtype. On return ``x`` holds :math:`x_t`; ``y`` holds
+    :math:`x_t + V(s_t)` if ``plus_values``, else scratch.
     """
     T, M = r.shape
-    for t in range(T):
+    one = zero + np.float32(1)  # keeps zero's dtype (a Python 1 would widen float32)
+    for t in range(T):  # forward: b_t into x, a_t into y
+        keep_last = zero if t == T - 1 else one
+        tf, tc, gt, lt = _row(term, t), _row(trunc, t), _row(g, t), _row(lam, t)
         if use_next:
-            vn = nv[t]
+            for m in range(M):
+                x[t, m], y[t, m] = coef(r[t, m], v[t, m], nv[t, m], zero if tf[m] else one,
+                                        zero if tc[m] else keep_last, gt[m], lt[m])
         elif t + 1 < T:
-            vn = v[t + 1]
+            for m in range(M):
+                x[t, m], y[t, m] = coef(r[t, m], v[t, m], v[t + 1, m], zero if tf[m] else one,
+                                        zero if tc[m] else keep_last, gt[m], lt[m])
         else:
-            vn = lv
-        rt, vt, bt, at = r[t], v[t], b[t], a[t]
-        tm, tr, gt, lt = _row(term, t), _row(trunc, t), _row(g, t), _row(l, t)
-        for m in range(M):
-            gm = zero if tm[m] else gt[m]
-            bt[m] = rt[m] + gm * vn[m] - vt[m]
-            at[m] = zero if tr[m] else gm * lt[m]
-
-
-def _lambda_return_coefficients_py(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
-    """Forward pass for λ-returns.
-
-    ``G_t = r_t + γ_t[(1 - λ_t c_t) V(s_{t+1}) + λ_t c_t G_{t+1}]`` with ``γ_t = 0``
-    after termination and ``c_t = 0`` where the trace is cut (truncation, last step).
-    """
-    T, M = r.shape
-    one = zero + 1
-    for t in range(T):
-        last = t + 1 == T
-        if use_next:
-            vn = nv[t]
-        elif not last:
-            vn = v[t + 1]
-        else:
-            vn = lv
-        rt, bt, at = r[t], b[t], a[t]
-        tm, tr, gt, lt = _row(term, t), _row(trunc, t), _row(g, t), _row(l, t)
-        for m in range(M):
-            gm = zero if tm[m] else gt[m]
-            lc = zero if (tr[m] or last) else lt[m]
-            bt[m] = rt[m] + gm * (one - lc) * vn[m]
-            at[m] = gm * lc
-
-
-def _cumsum_coefficients_py(x, disc, done, zero, b, a):
-    """Forward pass for a discounted cumulative sum cut where ``done``."""
-    T, M = x.shape
-    for t in range(T):
-        xt, bt, at, dt, ct = x[t], b[t], a[t], _row(done, t), _row(disc, t)
-        for m in range(M):
-            bt[m] = xt[m]
-            at[m] = zero if dt[m] else ct[m]
-
-
-def _at(x, m, t):
-    """``x[m, t]`` of a ``[M, T]`` array that may have one row or one column (broadcast)."""
-    return x[m if x.shape[0] > 1 else 0, t if x.shape[1] > 1 else 0]
-
-
-def _gae_sequence_major_py(r, v, nv, lv, use_next, term, trunc, g, l, zero, adv, ret):
-    """GAE along each sequence of ``[M, T]`` arrays, in one backward pass per row.
-
-    For batch-major token tensors (``[batch, tokens]``, rows contiguous in time), this
-    walks each row backwards and never transposes the batch.
-    """
-    M, T = r.shape
+            for m in range(M):
+                x[t, m], y[t, m] = coef(r[t, m], v[t, m], lv[m], zero if tf[m] else one,
+                                        zero if tc[m] else keep_last, gt[m], lt[m])
+    # backward, over x and y only (and V for the targets). A non-finite x_(t+1) reaches x_t
+    # even through a cut (0 * nan is nan), so with a scan x[0] tells whether a column is
+    # finite; the targets x + V are summed per column (vectorisable) to catch an overflow.
+    check = np.zeros(M, x.dtype)
+    for t in range(T - 1, -1, -1):
+        step = scan and t + 1 < T
+        if plus_values and step:
+            for m in range(M):
+                xt = x[t, m] + y[t, m] * x[t + 1, m]
+                x[t, m] = xt
+                yt = xt + v[t, m]
+                y[t, m] = yt
+                check[m] += yt * zero
+        elif plus_values:
+            for m in range(M):
+                yt = x[t, m] + v[t, m]
+                y[t, m] = yt
+                check[m] += yt * zero
+        elif step:
+            for m in range(M):
+                x[t, m] += y[t, m] * x[t + 1, m]
+        elif not scan:
+            for m in range(M):
+                check[m] += x[t, m] * zero
+    finite = True
     for m in range(M):
-        carry = zero
-        for t in range(T - 1, -1, -1):
-            if use_next:
-                vn = nv[m, t]
-            elif t + 1 < T:
-                vn = v[m, t + 1]
-            else:
-                vn = lv[m]
-            gm = zero if _at(term, m, t) else _at(g, m, t)
-            delta = r[m, t] + gm * vn - v[m, t]
-            if _at(trunc, m, t):
-                carry = delta
-            else:
-                carry = delta + gm * _at(l, m, t) * carry
-            adv[m, t] = carry
-            ret[m, t] = carry + v[m, t]
+        finite &= (check[m] == 0) & (x[0, m] - x[0, m] == 0)
+    return finite
 
 
-def _backward_scan_py(b, a):
-    """In place: ``b_t <- b_t + a_t b_{t+1}`` for ``t = T-2, ..., 0``."""
-    T, M = b.shape
-    for t in range(T - 2, -1, -1):
-        bt, at, bn = b[t], a[t], b[t + 1]
-        for m in range(M):
-            bt[m] += at[m] * bn[m]
+def _masked_rows_py(r, v, mask, g, lam, lam2, adv, ret, zero):
+    """GAE along each row of batch-major ``[B, L]`` arrays, skipping masked tokens.
 
-
-def backward_scan_numpy(b, a):
-    """The same scan as a numpy loop over time, vectorised across the batch."""
-    for t in range(b.shape[0] - 2, -1, -1):
-        b[t] += a[t] * b[t + 1]
-
-
-def gae_coefficients_numpy(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
-    """Vectorised numpy version of the GAE forward pass (the fallback without numba)."""
-    if not use_next:
-        nv = np.concatenate([v[1:], lv[None]], axis=0)
-    gm = np.where(term, zero, g)
-    b[...] = r + gm * nv - v
-    a[...] = np.where(trunc, zero, gm * l)
-
-
-def lambda_return_coefficients_numpy(r, v, nv, lv, use_next, term, trunc, g, l, zero, b, a):
-    """Vectorised numpy version of the λ-return forward pass."""
-    if not use_next:
-        nv = np.concatenate([v[1:], lv[None]], axis=0)
-    cut = np.broadcast_to(trunc, r.shape).copy()
-    cut[-1] = True
-    gm = np.where(term, zero, g)
-    lc = np.where(cut, zero, l)
-    b[...] = r + gm * (1 - lc) * nv
-    a[...] = gm * lc
-
-
-def cumsum_coefficients_numpy(x, disc, done, zero, b, a):
-    """Vectorised numpy version of the discounted-cumsum forward pass."""
-    b[...] = x
-    a[...] = np.where(done, zero, disc)
+    Over the valid tokens of a row, :math:`V(s_{t+1})` is the value at the next valid
+    token (0 after the last one) and the carry skips the masked tokens in between.
+    ``adv`` gets the advantages with ``lam``; ``ret`` the value targets (advantages with
+    ``lam2``, plus :math:`V(s_t)`); both are 0 where the mask is 0. ``g``, ``lam``,
+    ``lam2`` are ``[B, L]`` or ``[B, 1]``. Returns True when every result is finite.
+    """
+    B, L = r.shape
+    one = zero + np.float32(1)  # keeps zero's dtype (a Python 1 would widen float32)
+    finite = True
+    for i in range(B):
+        next_v = zero  # V of the next valid token
+        x = zero
+        x2 = zero
+        for t in range(L - 1, -1, -1):
+            if mask[i, t]:
+                tg = t if g.shape[1] > 1 else 0
+                tl = t if lam.shape[1] > 1 else 0
+                tl2 = t if lam2.shape[1] > 1 else 0
+                vt = v[i, t]
+                b, a = coef(r[i, t], vt, next_v, one, one, g[i, tg], lam[i, tl])
+                x = b + a * x
+                b2, a2 = coef(r[i, t], vt, next_v, one, one, g[i, tg], lam2[i, tl2])
+                x2 = b2 + a2 * x2
+                adv[i, t] = x
+                rt = x2 + vt
+                ret[i, t] = rt
+                finite &= (x - x == 0) & (rt - rt == 0)
+                next_v = vt
+            else:  # skipped, but a non-finite input is still reported
+                adv[i, t] = zero
+                ret[i, t] = zero
+                finite &= (r[i, t] - r[i, t] == 0) & (v[i, t] - v[i, t] == 0)
+    return finite
 
 
 if HAVE_NUMBA:
+    from numba.extending import overload
+
+    @overload(_row, inline="always")
+    def _row_overload(p, t):  # chosen by the array's rank when numba compiles the caller
+        return (lambda p, t: p) if p.ndim == 1 else (lambda p, t: p[t])
+
     _jit = njit(cache=True, nogil=True)
-    _row = _jit(_row)
-    _at = _jit(_at)
-    gae_sequence_major = _jit(_gae_sequence_major_py)
-    gae_coefficients = _jit(_gae_coefficients_py)
-    lambda_return_coefficients = _jit(_lambda_return_coefficients_py)
-    cumsum_coefficients = _jit(_cumsum_coefficients_py)
-    backward_scan = _jit(_backward_scan_py)
-else:  # pragma: no cover
-    # No gae_sequence_major here: without numba, callers copy to time-major and use the scan.
-    gae_coefficients = gae_coefficients_numpy
-    lambda_return_coefficients = lambda_return_coefficients_numpy
-    cumsum_coefficients = cumsum_coefficients_numpy
-    backward_scan = backward_scan_numpy
+
+    def _specialise(py_func, name, coef):
+        """``py_func`` compiled with the global ``coef`` bound to one estimator's coefficients.
+
+        Passing the coefficient function as an argument works too, but costs microseconds of
+        dispatch on every call; a copy per estimator makes it a compile-time constant (and
+        numba caches each copy under its own name).
+        """
+        f = types.FunctionType(py_func.__code__, dict(py_func.__globals__, coef=coef), name)
+        f.__qualname__, f.__module__, f.__doc__ = name, __name__, py_func.__doc__
+        return _jit(f)
+
+    _COEF = {name: njit(inline="always", cache=True)(f) for name, (f, _, _) in _estimators.ESTIMATORS.items()}
+    TIME_MAJOR = {name: _specialise(_time_major_py, f"time_major_{name}", c) for name, c in _COEF.items()}
+    masked_rows = _specialise(_masked_rows_py, "masked_rows_gae", _COEF["gae"])

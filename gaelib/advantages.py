@@ -19,23 +19,39 @@ Conventions (the same everywhere in gaelib; see the notation page of the book):
   ``t`` (a time limit, the end of a rollout segment); :math:`V(s_{t+1})` is
   bootstrapped but the λ-trace stops, so nothing from step ``t + 1`` (a new
   episode) leaks into step ``t``. The end of the arrays is always a trace cut.
-* ``gamma`` and ``lam`` are floats, or arrays of shape ``batch`` (one value per
-  sequence) or ``[T, *batch]`` (one per step). ``lam[t]`` weighs
-  :math:`\hat A_{t+1}` inside :math:`\hat A_t`.
+* ``gamma`` and ``lam`` are required (``None`` is refused, it never means 1): floats,
+  or arrays of shape ``batch`` or ``(1, *batch)`` (one value per sequence) or
+  ``[T, *batch]`` (one per step). ``lam[t]`` weighs :math:`\hat A_{t+1}` inside
+  :math:`\hat A_t`. A 1-D ``(T,)`` array with a ``(T,)`` batch is ambiguous and refused.
+* ``last_value`` is an array of the batch shape, or a Python number for every sequence.
 
-Torch tensors give torch results of the same dtype on the same device. Results
-never carry gradients: advantages and value targets are constants for the
-losses that use them, so no gradient reaches the critic through the bootstrap
-value :math:`V(s_{t+1})` inside its own target.
+Every estimator here is one backward recurrence :math:`x_t = b_t + a_t x_{t+1}`
+whose coefficients are defined once (:mod:`gaelib._estimators`) and run by one scan
+per backend (:mod:`gaelib._dispatch`): a compiled numba loop for numpy arrays and CPU
+torch tensors, and a blocked log-depth scan for torch tensors on any other device
+(and for numpy where numba is missing). Every backend validates alike, raises the
+same errors, and checks results for NaN and infinity.
+
+**The dtype rule** (numpy and torch alike): results take the promoted dtype of
+``rewards``, ``values`` and ``next_values``/``last_value`` arrays. Python scalars never
+widen it (float32 inputs with ``last_value=0.0`` or ``gamma=1`` give float32), nor do
+``gamma``/``lam`` arrays. float16 and bfloat16 are computed in float32, cast back, and
+checked after the cast. ``returns`` always has the dtype of ``advantages``.
+
+Torch tensors give torch results on the same device. Results never carry
+gradients: advantages and value targets are constants for the losses that use
+them, so no gradient reaches the critic through the bootstrap value
+:math:`V(s_{t+1})` inside its own target.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from gaelib import _checks, _kernels
+from gaelib import _checks, _dispatch
 
 __all__ = [
     "GAEOutput",
@@ -44,6 +60,7 @@ __all__ = [
     "lambda_returns",
     "discounted_cumsum",
     "next_state_values",
+    "masked_gae",
 ]
 
 Array = Any  # numpy.ndarray or torch.Tensor
@@ -58,20 +75,24 @@ class GAEOutput(NamedTuple):
     """Value targets :math:`\\hat A_t + V(s_t)` (the λ-returns), shape ``[T, *batch]``."""
 
 
-# --------------------------------------------------------------------------- preparation
+# --------------------------------------------------------------------------- validation
 
 
-class _Prepared(NamedTuple):
-    backend: str
-    shape: tuple
-    dtype: Any  # numpy dtype of the computation
-    out_like: Any  # the torch tensor whose dtype/device results take, else None
-    arrays: dict  # name -> 2-D numpy arrays [T, M] (or [M] for last_value)
-    use_next: bool
-    sequence_major: bool = False  # arrays are [M, T] instead (see _prepare_sequence_major)
+def _parameter(name, p, ref_name, ref, backend):
+    """A discount-like parameter: numbers stay numbers (0-d arrays become floats),
+    arrays become arrays of the backend; then its shape and range are checked."""
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, first
+        return p
+    if p is not None and not isinstance(p, numbers.Number):
+        p = _checks.as_array(name, p, backend)
+        if p.ndim == 0:
+            p = float(p)
+    _checks.check_unit_interval(name, p, ref_name, ref)
+    return p
 
 
 def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated, gamma, lam):
+    """Validate the inputs of a time-major estimator; return its :class:`_dispatch.Spec` and arrays."""
     backend = _checks.backend_of(
         rewards=rewards, values=values, next_values=next_values, last_value=last_value,
         terminated=terminated, truncated=truncated, gamma=gamma, lam=lam,
@@ -83,207 +104,55 @@ def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated
     _checks.check_float("values", values)
     _checks.check_same_shape("values", values, "rewards", rewards)
     shape = tuple(rewards.shape)
-    T = shape[0]
 
     if (next_values is None) == (last_value is None):
         raise ValueError(
             f"{fn}: give exactly one of last_value (V of the state after the last step, shape "
             f"{shape[1:]}) or next_values (V(s_(t+1)) for every step, shape {shape})"
         )
+    data = [rewards, values]
     if next_values is not None:
         next_values = _checks.as_array("next_values", next_values, backend)
         _checks.check_float("next_values", next_values)
         _checks.check_same_shape("next_values", next_values, "rewards", rewards)
+        data.append(next_values)
+    elif type(last_value) is bool:
+        raise TypeError("last_value must be a number or an array of the batch shape; got a bool")
+    elif isinstance(last_value, numbers.Number):  # a Python number fits any batch shape
+        if not np.isfinite(last_value):
+            raise ValueError(f"last_value contains NaN or infinite values; got {last_value}")
     else:
         last_value = _checks.as_array("last_value", last_value, backend)
         _checks.check_float("last_value", last_value)
         if tuple(last_value.shape) != shape[1:]:
             raise ValueError(
                 f"last_value has shape {tuple(last_value.shape)} but rewards has shape {shape}; "
-                f"last_value must have the batch shape {shape[1:]}"
+                f"last_value must have the batch shape {shape[1:]} (or be a Python number)"
             )
+        data.append(last_value)
 
-    flags = {}
+    flags = []
     for name, f in (("terminated", terminated), ("truncated", truncated)):
         if f is not None:
             f = _checks.as_array(name, f, backend)
             _checks.check_flags(name, f, "rewards", rewards)
-        flags[name] = f
+        flags.append(f)
+    terminated, truncated = flags
 
-    if last_value is not None and flags["truncated"] is not None and T > 1:
-        cut = flags["truncated"][:-1]
-        if bool(cut.any()):
-            t = int(np.argwhere(_to_numpy(cut).astype(bool))[0][0])
-            raise ValueError(
-                f"{fn}: truncated[{t}] is set inside the rollout but only last_value was given. "
-                f"After a truncation V(s_(t+1)) is the value of the episode's final observation, not "
-                f"values[t+1] (the first state of the next episode): pass next_values instead "
-                f"(see gaelib.next_state_values)"
-            )
-
-    params = {}
-    for name, p in (("gamma", gamma), ("lam", lam)):
-        if p is None:
-            continue
-        params[name] = _parameter(name, p, "rewards", rewards, backend)
-
-    # Everything below works on numpy arrays [T, M].
-    out_like = None
-    if backend == "torch":
-        out_like = rewards
-        if rewards.device.type != "cpu":
-            raise _NotCPUError
-    floats = [x for x in (rewards, values, next_values, last_value, *params.values())
-              if x is not None and not isinstance(x, float)]
-    np_floats = [_to_numpy(x) for x in floats]
-    dtype = np.result_type(*[x.dtype for x in np_floats])
-    if dtype not in (np.float32, np.float64):
-        dtype = np.dtype(np.float32) if dtype.itemsize <= 4 else np.dtype(np.float64)
-
-    M = int(np.prod(shape[1:], dtype=np.int64))
-    if fn == "gae" and _kernels.HAVE_NUMBA and _is_transposed_2d(rewards, values, next_values, *flags.values(),
-                                          *[p for p in params.values() if getattr(p, "ndim", 0) == 2]):
-        return _prepare_sequence_major(backend, shape, dtype, out_like, rewards, values, next_values,
-                                       last_value, flags, params)
-
-    def flat(x):
-        return np.ascontiguousarray(_to_numpy(x).astype(dtype, copy=False).reshape(T, M))
-
-    arrays = {"rewards": flat(rewards), "values": flat(values)}
-    if next_values is not None:
-        arrays["next_values"] = flat(next_values)
-        arrays["last_value"] = np.zeros(M, dtype)
-    else:
-        arrays["next_values"] = arrays["values"]  # unused placeholder
-        arrays["last_value"] = np.ascontiguousarray(_to_numpy(last_value).astype(dtype).reshape(M))
-    for name, f in flags.items():
-        arrays[name] = np.zeros((1, M), np.bool_) if f is None else _flat_flags(f, T, M)
-    for name, p in params.items():
-        arrays[name] = _broadcast_param(p, shape, T, M, dtype)
-    for name in ("gamma", "lam"):
-        arrays.setdefault(name, np.ones((1, M), dtype))
-    return _Prepared(backend, shape, dtype, out_like, arrays, next_values is not None)
-
-
-_NUMBER = (int, float, np.integer, np.floating)
-
-
-def _parameter(name, p, ref_name, ref, backend):
-    """A discount-like parameter: numbers stay numbers (0-d arrays become floats),
-    arrays become arrays of the backend; then its shape and range are checked."""
-    if not isinstance(p, _NUMBER):
-        p = _checks.as_array(name, p, backend)
-        if p.ndim == 0:
-            p = float(p)
-    _checks.check_unit_interval(name, p, ref_name, ref)
-    return p
-
-
-def _is_transposed_2d(*xs):
-    """Whether every given [T, M] input is the transpose of a C-contiguous [M, T] array.
-
-    That is how batch-major token tensors ``[batch, tokens]`` arrive (``x.T``); GAE then
-    runs along each contiguous sequence instead of copying everything to time-major.
-    """
-    for x in xs:
-        if x is None:
-            continue
-        a = _to_numpy(x)
-        if a.ndim != 2 or a.shape[0] == 1 or a.shape[1] == 1 or not a.T.flags.c_contiguous:
-            return False
-    return True
-
-
-def _prepare_sequence_major(backend, shape, dtype, out_like, rewards, values, next_values,
-                            last_value, flags, params):
-    """Like the end of :func:`_prepare`, but arrays are ``[M, T]`` (one row per sequence)."""
-    T, M = shape
-
-    def rows(x):
-        return np.ascontiguousarray(_to_numpy(x).astype(dtype, copy=False).T)
-
-    arrays = {"rewards": rows(rewards), "values": rows(values)}
-    arrays["next_values"] = arrays["values"] if next_values is None else rows(next_values)
-    arrays["last_value"] = (np.zeros(M, dtype) if last_value is None
-                            else np.ascontiguousarray(_to_numpy(last_value).astype(dtype).reshape(M)))
-    for name, f in flags.items():
-        if f is None:
-            arrays[name] = np.zeros((1, 1), np.bool_)
-        else:
-            a = _to_numpy(f).T
-            arrays[name] = np.ascontiguousarray(a if a.dtype == np.bool_ else a != 0)
-    for name in ("gamma", "lam"):
-        p = params.get(name, 1.0)
-        if isinstance(p, _NUMBER):
-            arrays[name] = np.full((1, 1), p, dtype)
-        elif getattr(p, "ndim", 0) == 2:
-            arrays[name] = rows(p)
-        else:
-            arrays[name] = np.ascontiguousarray(_to_numpy(p).astype(dtype).reshape(M, 1))
-    return _Prepared(backend, shape, dtype, out_like, arrays, next_values is not None, True)
-
-
-class _NotCPUError(Exception):
-    """Internal signal: torch tensors on an accelerator take the torch path."""
-
-
-
-def _to_numpy(x):
-    if _checks.is_torch(x):
-        import torch
-
-        x = x.detach()
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()
-        return x.cpu().numpy()
-    return np.asarray(x)
-
-
-def _broadcast_param(p, shape, T, M, dtype):
-    """A float, per-sequence or per-step parameter as a ``[1, M]`` or ``[T, M]`` array."""
-    if isinstance(p, _NUMBER):
-        return np.full((1, M), p, dtype)
-    a = _to_numpy(p).astype(dtype, copy=False)
-    rows = T if tuple(a.shape) == tuple(shape) else 1
-    return np.ascontiguousarray(a.reshape(rows, M))
-
-
-def _flat_flags(f, T, M):
-    """Episode-end flags as a C-contiguous bool ``[T, M]`` array (no copy when possible)."""
-    f = _to_numpy(f).reshape(T, M)
-    return np.ascontiguousarray(f if f.dtype == np.bool_ else f != 0)
-
-
-def _finish(prep: _Prepared, out2d: np.ndarray, fn: str, inputs_to_blame: dict, check: bool = True):
-    """Reshape a [T, M] result back, check it is finite, convert to the input's library."""
-    if check and not np.isfinite(out2d).all():
-        for name, x in inputs_to_blame.items():
-            if x is not None:
-                _checks.check_finite(name, x if _checks.is_torch(x) else np.asarray(x))
-        raise ValueError(f"{fn}: the result overflowed ({prep.dtype}); rescale the rewards")
-    out = out2d.reshape(prep.shape)
-    if prep.backend == "torch":
-        import torch
-
-        t = torch.from_numpy(out)
-        return t.to(dtype=prep.out_like.dtype) if t.dtype != prep.out_like.dtype else t
-    return out
-
-
-def _zero(prep):
-    return prep.dtype.type(0)
-
-
-def _coefficients(kind, prep):
-    a_ = prep.arrays
-    T, M = a_["rewards"].shape
-    b = np.empty((T, M), prep.dtype)
-    a = np.empty((T, M), prep.dtype)
-    kernel = {"gae": _kernels.gae_coefficients,
-              "lambda": _kernels.lambda_return_coefficients}[kind]
-    kernel(a_["rewards"], a_["values"], a_["next_values"], a_["last_value"], prep.use_next,
-           a_["terminated"], a_["truncated"], a_["gamma"], a_["lam"], _zero(prep), b, a)
-    return b, a
+    if next_values is None and truncated is not None and shape[0] > 1 and bool(truncated[:-1].any()):
+        cut = truncated[:-1].cpu().numpy() if _checks.is_torch(truncated) else truncated[:-1]
+        t = int(np.argwhere(cut != 0)[0][0])
+        raise ValueError(
+            f"{fn}: truncated[{t}] is set inside the rollout but only last_value was given. "
+            f"After a truncation V(s_(t+1)) is the value of the episode's final observation, not "
+            f"values[t+1] (the first state of the next episode): pass next_values instead "
+            f"(see gaelib.next_state_values)"
+        )
+    gamma = _parameter("gamma", gamma, "rewards", rewards, backend)
+    lam = _parameter("lam", lam, "rewards", rewards, backend)
+    blame = dict(rewards=rewards, values=values, next_values=next_values, last_value=last_value)
+    spec = _dispatch.Spec(backend, rewards, data, blame)
+    return spec, (rewards, values, next_values, last_value, terminated, truncated, gamma, lam)
 
 
 # --------------------------------------------------------------------------- public API
@@ -318,15 +187,9 @@ def td_residuals(rewards, values, *, last_value=None, next_values=None,
         >>> td_residuals(np.array([1., 0.]), np.array([0.5, 0.2]), last_value=0.0, gamma=0.9)
         array([ 0.68, -0.2 ])
     """
-    try:
-        prep = _prepare("td_residuals", rewards, values, next_values, last_value,
-                        terminated, truncated, gamma, None)
-    except _NotCPUError:
-        return _torch_native("td", rewards, values, next_values, last_value,
-                             terminated, truncated, gamma, 0.0)
-    b, _ = _coefficients("gae", prep)
-    return _finish(prep, b, "td_residuals", dict(rewards=rewards, values=values,
-                                                  next_values=next_values, last_value=last_value))
+    spec, args = _prepare("td_residuals", rewards, values, next_values, last_value,
+                          terminated, truncated, gamma, 0.0)
+    return _dispatch.time_major("td", spec, *args)[0]
 
 
 def gae(rewards, values, *, last_value=None, next_values=None,
@@ -377,33 +240,9 @@ def gae(rewards, values, *, last_value=None, next_values=None,
         >>> adv
         array([1., 0.])
     """
-    try:
-        prep = _prepare("gae", rewards, values, next_values, last_value,
-                        terminated, truncated, gamma, lam)
-    except _NotCPUError:
-        adv = _torch_native("gae", rewards, values, next_values, last_value,
-                            terminated, truncated, gamma, lam)
-        return GAEOutput(adv, adv + values.detach())
-    if prep.sequence_major:
-        A = prep.arrays
-        M, T = A["rewards"].shape
-        adv, ret = np.empty((M, T), prep.dtype), np.empty((M, T), prep.dtype)
-        _kernels.gae_sequence_major(A["rewards"], A["values"], A["next_values"], A["last_value"],
-                                    prep.use_next, A["terminated"], A["truncated"], A["gamma"],
-                                    A["lam"], _zero(prep), adv, ret)
-        inputs = dict(rewards=rewards, values=values, next_values=next_values, last_value=last_value)
-        ret = _finish(prep, ret.T, "gae", inputs)  # returns = advantages + values: finite only if both are
-        return GAEOutput(_finish(prep, adv.T, "gae", {}, check=False), ret)
-    b, a = _coefficients("gae", prep)
-    _kernels.backward_scan(b, a)
-    with np.errstate(all="ignore"):  # non-finite inputs are reported by _finish below
-        ret = np.add(b, prep.arrays["values"], out=a)  # reuse the coefficient buffer
-    # On the CPU, torch results are numpy buffers wrapped without a copy: no torch op runs
-    # here (small torch ops with 2 threads were seen stalling for milliseconds on 2-core VMs).
-    # returns = advantages + values is finite only if both are: one check covers both outputs
-    ret = _finish(prep, ret, "gae", dict(rewards=rewards, values=values,
-                                          next_values=next_values, last_value=last_value))
-    return GAEOutput(_finish(prep, b, "gae", {}, check=False), ret)
+    spec, args = _prepare("gae", rewards, values, next_values, last_value,
+                          terminated, truncated, gamma, lam)
+    return GAEOutput(*_dispatch.time_major("gae", spec, *args, plus_values=True))
 
 
 def lambda_returns(rewards, values, *, last_value=None, next_values=None,
@@ -436,17 +275,10 @@ def lambda_returns(rewards, values, *, last_value=None, next_values=None,
         >>> lambda_returns(np.array([1., 1.]), np.zeros(2), last_value=2.0, gamma=0.5, lam=1.0)
         array([2., 2.])
     """
-    try:
-        prep = _prepare("lambda_returns", rewards, values, next_values, last_value,
-                        terminated, truncated, gamma, lam)
-    except _NotCPUError:
-        adv = _torch_native("gae", rewards, values, next_values, last_value,
-                            terminated, truncated, gamma, lam)
-        return adv + values.detach()
-    b, a = _coefficients("lambda", prep)
-    _kernels.backward_scan(b, a)
-    return _finish(prep, b, "lambda_returns", dict(rewards=rewards, values=values,
-                                                    next_values=next_values, last_value=last_value))
+    spec, args = _prepare("lambda_returns", rewards, values, next_values, last_value,
+                          terminated, truncated, gamma, lam)
+    _checks.check_finite("values", args[1])  # the recursion never reads V(s_t): check it here
+    return _dispatch.time_major("lambda_returns", spec, *args)[0]
 
 
 def discounted_cumsum(x, discount, *, done=None):
@@ -477,22 +309,80 @@ def discounted_cumsum(x, discount, *, done=None):
     if done is not None:
         done = _checks.as_array("done", done, backend)
         _checks.check_flags("done", done, "x", x)
-    if backend == "torch" and x.device.type != "cpu":
-        return _torch_native("cumsum", x, None, None, None, done, None, discount, None)
-    shape = tuple(x.shape)
-    T = shape[0]
-    M = int(np.prod(shape[1:], dtype=np.int64))
-    xn = _to_numpy(x)
-    dtype = xn.dtype if xn.dtype in (np.float32, np.float64) else np.dtype(np.float32)
-    x2 = np.ascontiguousarray(xn.astype(dtype, copy=False).reshape(T, M))
-    d2 = _broadcast_param(discount, shape, T, M, dtype)
-    dn = np.zeros((1, M), np.bool_) if done is None else _flat_flags(done, T, M)
-    b = np.empty((T, M), dtype)
-    a = np.empty((T, M), dtype)
-    _kernels.cumsum_coefficients(x2, d2, dn, dtype.type(0), b, a)
-    _kernels.backward_scan(b, a)
-    prep = _Prepared(backend, shape, np.dtype(dtype), x if backend == "torch" else None, {}, False)
-    return _finish(prep, b, "discounted_cumsum", dict(x=x))
+    spec = _dispatch.Spec(backend, x, [x], dict(x=x))
+    return _dispatch.time_major("cumsum", spec, x, None, None, None, done, None, discount, 0.0)[0]
+
+
+def masked_gae(rewards, values, mask, *, gamma, lam, lam_returns=None) -> GAEOutput:
+    r"""GAE along the rows of **batch-major** ``[batch, tokens]`` arrays, skipping masked tokens.
+
+    The layout of language-model batches (TRL, verl, OpenRLHF). Over the valid tokens
+    :math:`t_0 < t_1 < \dots < t_{n-1}` of a row (``mask`` 1; masked tokens are skipped,
+    as verl skips them):
+
+    .. math::
+        \delta_k = r_{t_k} + \gamma V(s_{t_{k+1}}) - V(s_{t_k}), \qquad
+        \hat A_{t_k} = \delta_k + \gamma\lambda\, \hat A_{t_{k+1}},
+
+    with :math:`V(s_{t_n}) = 0` and :math:`\hat A_{t_n} = 0`: the state after a row's last
+    valid token is terminal. As one recurrence along the row, a valid token has
+    :math:`(b_t, a_t) = (\delta_t, \gamma_t\lambda_t)` and a masked token
+    :math:`(0, 1)`, which passes the carry through; :math:`V` of the next valid token is a
+    reverse running minimum over indices. No valid token is moved, sorted or copied to
+    another layout, and torch tensors stay on their device.
+
+    Args:
+        rewards: ``[batch, tokens]`` float.
+        values: ``[batch, tokens]`` float, :math:`V(s_t)`.
+        mask: ``[batch, tokens]`` bool or 0/1; a row with no valid token gives zeros.
+        gamma: γ in [0, 1]: a float, ``[batch]`` (per sequence) or ``[batch, tokens]`` (per token).
+        lam: λ in [0, 1], shaped like ``gamma``.
+        lam_returns: λ for the value targets (VC-PPO's decoupled GAE), shaped like
+            ``gamma``; default ``lam``.
+
+    Returns:
+        :class:`GAEOutput` ``(advantages, returns)``, each ``[batch, tokens]``, in the
+        library, device and dtype rule of :func:`gae`, 0 where ``mask`` is 0; ``returns``
+        is the GAE with ``lam_returns`` plus ``values``.
+
+    Example:
+        >>> adv, ret = masked_gae(np.array([[0., 1., 0.]]), np.array([[.5, .5, 9.]]),
+        ...                       np.array([[1, 1, 0]]), gamma=1.0, lam=1.0)
+        >>> adv
+        array([[0.5, 0.5, 0. ]])
+    """
+    lam_returns = lam if lam_returns is None else lam_returns
+    backend = _checks.backend_of(rewards=rewards, values=values, mask=mask, gamma=gamma, lam=lam,
+                                 lam_returns=lam_returns)
+    r = _checks.as_array("rewards", rewards, backend)
+    v = _checks.as_array("values", values, backend)
+    if r.ndim != 2 or 0 in tuple(r.shape):
+        raise ValueError(f"rewards must be batch-major [batch, tokens] and non-empty; got shape {tuple(r.shape)}")
+    _checks.check_float("rewards", r)
+    _checks.check_float("values", v)
+    _checks.check_same_shape("values", v, "rewards", r)
+    m = _checks.as_array("mask", mask, backend)
+    _checks.check_flags("mask", m, "rewards", r)
+    params = [_token_parameter(name, p, r, backend)
+              for name, p in (("gamma", gamma), ("lam", lam), ("lam_returns", lam_returns))]
+    spec = _dispatch.Spec(backend, r, [r, v], dict(rewards=r, values=v))
+    return GAEOutput(*_dispatch.masked(spec, r, v, m, *params))
+
+
+def _token_parameter(name, p, ref, backend):
+    """γ or λ of batch-major tokens: a number, ``[batch]`` or ``[batch, tokens]``, in [0, 1]."""
+    if p is None or isinstance(p, numbers.Number):
+        _checks.check_unit_interval(name, p, "rewards", ref)
+        return p
+    p = _checks.as_array(name, p, backend)
+    if p.ndim == 0:
+        return _token_parameter(name, float(p), ref, backend)
+    B, L = ref.shape
+    if tuple(p.shape) not in ((B,), (B, L)):
+        raise ValueError(f"{name} has shape {tuple(p.shape)}; with rewards of shape {(B, L)} it must be a "
+                         f"float, shape ({B},) (one value per sequence) or {(B, L)} (one per token)")
+    _checks.check_unit_interval(name, p.reshape(-1), "itself", p.reshape(-1))
+    return p
 
 
 def next_state_values(values, last_value, *, truncated=None, final_values=None):
@@ -543,51 +433,3 @@ def next_state_values(values, last_value, *, truncated=None, final_values=None):
         else:
             nxt = np.where(truncated.astype(bool), final_values.astype(values.dtype), nxt)
     return nxt
-
-
-# --------------------------------------------------------------------------- torch on accelerators
-
-
-def _torch_native(kind, rewards, values, next_values, last_value, terminated, truncated, gamma, lam):
-    """Torch ops on the tensors' own device (GPUs): a loop over time.
-
-    Used only for tensors that are not on the CPU (the CPU path is the compiled
-    kernel). Validation has already run.
-    """
-    import torch
-
-    with torch.no_grad():
-        r = rewards.detach()
-        T = r.shape[0]
-        dev, dt = r.device, r.dtype
-
-        def param(p):
-            if isinstance(p, (int, float)):
-                return torch.full((), float(p), device=dev, dtype=dt).expand(r.shape)
-            p = torch.as_tensor(p, device=dev).detach().to(dtype=dt)
-            return p.expand(r.shape) if p.shape == r.shape[1:] else p
-
-        zeros = torch.zeros_like(r, dtype=torch.bool)
-        term = zeros if terminated is None else torch.as_tensor(terminated, device=dev).bool()
-        g = param(gamma)
-        if kind == "cumsum":
-            a = torch.where(term, torch.zeros_like(g), g)
-            out = r.clone()
-            for t in range(T - 2, -1, -1):
-                out[t] += a[t] * out[t + 1]
-            return out
-        v = torch.as_tensor(values, device=dev).detach().to(dt)
-        if next_values is not None:
-            nv = torch.as_tensor(next_values, device=dev).detach().to(dt)
-        else:
-            lv = torch.as_tensor(last_value, device=dev).detach().to(dt)
-            nv = torch.cat([v[1:], lv.reshape(r.shape[1:])[None]])
-        trunc = zeros if truncated is None else torch.as_tensor(truncated, device=dev).bool()
-        gm = torch.where(term, torch.zeros_like(g), g)
-        out = r + gm * nv - v
-        if kind == "td":
-            return out
-        a = torch.where(trunc, torch.zeros_like(g), gm * param(lam))
-        for t in range(T - 2, -1, -1):
-            out[t] += a[t] * out[t + 1]
-        return out

@@ -19,9 +19,10 @@ are known, so an estimator's error splits exactly into a bias and a variance:
 * :func:`advantage_error_sweep` and :func:`gradient_error_sweep` run GAE over a
   grid of λ on one batch of sampled episodes and return the three error terms per λ.
 
-MDPs and rollouts are read by attribute (``transitions``, ``rewards``, ``terminal``;
-``states``, ``actions``, ``rewards``, ``next_states``, ``terminated``, ``truncated``,
-``valid``), as produced by :mod:`gaelib.tabular`. numpy only.
+MDPs and sampled episodes are read by attribute (``transitions``, ``rewards``,
+``terminal``; ``states``, ``actions``, ``rewards``, ``next_states``, ``terminated``,
+``truncated``, ``valid``), as produced by :mod:`gaelib.tabular` (a
+:class:`~gaelib.tabular.TabularMDP` and an :class:`~gaelib.tabular.EpisodeBatch`). numpy only.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gaelib import _checks
+from gaelib import _args, _checks
 from gaelib.advantages import gae
 
 __all__ = [
@@ -52,15 +53,6 @@ class ErrorDecomposition(NamedTuple):
     """Variance, same shape as ``bias2``."""
     mse: Any
     """Mean squared error, same shape as ``bias2``."""
-
-
-def _float_array(name, x):
-    x = np.asarray(x)
-    if x.dtype == object or not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_):
-        raise TypeError(f"{name} must be a numeric array; got dtype {x.dtype}")
-    x = x.astype(np.float64)
-    _checks.check_finite(name, x)
-    return x
 
 
 def grouped_error(estimates, targets, groups, *, valid=None):
@@ -101,9 +93,11 @@ def grouped_error(estimates, targets, groups, *, valid=None):
         >>> grouped_error(np.array([1., 3., 5.]), np.array([2., 2., 5.]), np.array([0, 0, 1]))
         ErrorDecomposition(bias2=0.0, variance=0.6666666666666666, mse=0.6666666666666666)
     """
-    est = _float_array("estimates", estimates)
-    tgt = _float_array("targets", targets)
+    est = _args.float_array("estimates", estimates)
+    tgt = _args.float_array("targets", targets)
     grp = np.asarray(groups)
+    if est.ndim == 0:
+        raise ValueError("estimates must be an array of samples; got a scalar")
     _checks.check_same_shape("targets", tgt, "estimates", est)
     _checks.check_same_shape("groups", grp, "estimates", est)
     if not np.issubdtype(grp.dtype, np.integer):
@@ -120,13 +114,14 @@ def grouped_error(estimates, targets, groups, *, valid=None):
         raise ValueError("grouped_error: no valid sample (valid is False everywhere)")
     if g.min() < 0:
         raise ValueError(f"groups must be >= 0; got {int(g.min())}")
+    _, g = np.unique(g, return_inverse=True)  # group ids 0..G-1 (ids may be large and sparse)
+    g = g.ravel()
     counts = np.bincount(g)
-    seen = counts > 0
-    mean = np.bincount(g, weights=err)[seen] / counts[seen]
+    mean = np.bincount(g, weights=err) / counts
     n = err.size
     mse = float(np.mean(err ** 2))
-    bias2 = float(np.sum(counts[seen] * mean ** 2) / n)
-    variance = float(np.sum((err - np.bincount(g, weights=err)[g] / counts[g]) ** 2) / n)
+    bias2 = float(np.sum(counts * mean ** 2) / n)
+    variance = float(np.sum((err - mean[g]) ** 2) / n)
     return ErrorDecomposition(bias2, variance, mse)
 
 
@@ -160,8 +155,8 @@ def estimator_error(samples, target):
         >>> estimator_error(np.array([[1., 0.], [3., 0.]]), np.array([1., 1.]))
         ErrorDecomposition(bias2=1.0, variance=2.0, mse=3.0)
     """
-    x = _float_array("samples", samples)
-    g = _float_array("target", target)
+    x = _args.float_array("samples", samples)
+    g = _args.float_array("target", target)
     if x.ndim < 1 or x.shape[0] < 2:
         raise ValueError(f"samples must have shape [N, *shape] with N >= 2; got {x.shape}")
     if x.shape[1:] != g.shape:
@@ -178,22 +173,27 @@ def estimator_error(samples, target):
 
 
 def _mdp_arrays(mdp, policy, values):
-    P = _float_array("mdp.transitions", mdp.transitions)
-    R = _float_array("mdp.rewards", mdp.rewards)
+    if not (hasattr(mdp, "transitions") and hasattr(mdp, "rewards")):
+        raise TypeError(f"mdp must have the fields transitions [S, A, S] and rewards [S, A] (e.g. a "
+                        f"gaelib.tabular.TabularMDP); got {type(mdp).__name__}")
+    P = _args.float_array("mdp.transitions", mdp.transitions)
+    R = _args.float_array("mdp.rewards", mdp.rewards)
     if P.ndim != 3 or P.shape[0] != P.shape[2] or R.shape != P.shape[:2]:
         raise ValueError(f"mdp.transitions must be [S, A, S] and mdp.rewards [S, A]; got "
                          f"{P.shape} and {R.shape}")
     S, A = R.shape
-    terminal = np.asarray(getattr(mdp, "terminal", np.zeros(S, bool)), bool)
-    pi = _float_array("policy", policy)
-    V = _float_array("values", values)
-    if pi.shape != (S, A):
-        raise ValueError(f"policy has shape {pi.shape}; the MDP needs [S, A] = {(S, A)}")
-    if V.shape != (S,):
-        raise ValueError(f"values has shape {V.shape}; the MDP needs [S] = {(S,)}")
-    if terminal.shape != (S,):
-        raise ValueError(f"mdp.terminal has shape {terminal.shape}; need {(S,)}")
-    return P, R, terminal, pi, V
+    terminal = np.asarray(getattr(mdp, "terminal", np.zeros(S, bool)))
+    if terminal.dtype != np.bool_ or terminal.shape != (S,):
+        raise ValueError(f"mdp.terminal must be a bool array of shape {(S,)}; got dtype "
+                         f"{terminal.dtype}, shape {terminal.shape}")
+    P = _args.distribution("mdp.transitions", P, 3, skip_zero_rows=terminal)
+    pi = _args.distribution("policy", policy, 2, skip_zero_rows=terminal, shape=(S, A),
+                            need="the MDP needs [S, A] =")
+    return P, R, terminal, pi, _state_table("values", values, S)
+
+
+def _state_table(name, values, S):
+    return _args.float_array(name, values, 1, shape=(S,), need="the MDP needs [S] =")
 
 
 def expected_gae(mdp, policy, values, *, gamma, lam):
@@ -236,11 +236,7 @@ def expected_gae(mdp, policy, values, *, gamma, lam):
             may never terminate (singular system).
     """
     P, R, terminal, pi, V = _mdp_arrays(mdp, policy, values)
-    for name, p in (("gamma", gamma), ("lam", lam)):
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
-            raise TypeError(f"{name} must be a float in [0, 1]; got {p!r}")
-        if not 0.0 <= float(p) <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1]; got {p}")
+    gamma, lam = _args.unit_interval("gamma", gamma), _args.unit_interval("lam", lam)
     live = ~terminal
     Vz = np.where(live, V, 0.0)
     d = R + gamma * P @ Vz - Vz[:, None]
@@ -263,14 +259,36 @@ def expected_gae(mdp, policy, values, *, gamma, lam):
     return out
 
 
-def _rollout_gae(rollout, values, gamma, lam):
-    V = np.asarray(values, np.float64)
-    return gae(np.asarray(rollout.rewards, np.float64), V[rollout.states],
-               next_values=V[rollout.next_states], terminated=rollout.terminated,
-               truncated=rollout.truncated, gamma=gamma, lam=lam).advantages
+_EPISODE_FIELDS = ("states", "actions", "rewards", "next_states", "terminated", "truncated", "valid")
 
 
-def advantage_error_sweep(rollout, values, advantage, *, gamma, lams):
+def _check_sweep_args(episodes, values, table, table_name, gamma, lams):
+    """Check the common arguments of the two sweeps; return (V, table, lams)."""
+    missing = [f for f in _EPISODE_FIELDS if not hasattr(episodes, f)]
+    if missing:
+        raise TypeError(f"episodes must have the fields {_EPISODE_FIELDS} (an EpisodeBatch from "
+                        f"gaelib.tabular.sample_episodes); {type(episodes).__name__} lacks {missing}")
+    tbl = _args.float_array(table_name, table, 2)
+    S, A = tbl.shape
+    V = _state_table("values", values, S)
+    for name, n in (("states", S), ("next_states", S), ("actions", A)):
+        x = np.asarray(getattr(episodes, name))
+        if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < 0 or x.max() >= n)):
+            raise ValueError(f"episodes.{name} must hold integer indices in [0, {n}) to match "
+                             f"{table_name} of shape {tbl.shape}")
+    _args.unit_interval("gamma", gamma)
+    if isinstance(lams, (str, bytes)) or not hasattr(lams, "__len__") or len(lams) == 0:
+        raise ValueError(f"lams must be a non-empty sequence of numbers in [0, 1]; got {lams!r}")
+    return V, tbl, [_args.unit_interval("lams", lam) for lam in lams]
+
+
+def _episodes_gae(episodes, V, gamma, lam):
+    return gae(np.asarray(episodes.rewards, np.float64), V[episodes.states],
+               next_values=V[episodes.next_states], terminated=episodes.terminated,
+               truncated=episodes.truncated, gamma=gamma, lam=lam).advantages
+
+
+def advantage_error_sweep(episodes, values, advantage, *, gamma, lams):
     r"""Bias², variance and MSE of GAE advantages against the exact advantage, per λ.
 
     Computes :func:`gaelib.gae` on the sampled episodes with the critic ``values``
@@ -279,9 +297,9 @@ def advantage_error_sweep(rollout, values, advantage, *, gamma, lams):
     pairs; averages weighted by how often each pair is visited).
 
     Args:
-        rollout: sampled episodes with ``[T, N]`` fields ``states``, ``actions``,
+        episodes: sampled episodes with ``[T, N]`` fields ``states``, ``actions``,
             ``rewards``, ``next_states``, ``terminated``, ``truncated``, ``valid``
-            (e.g. from :func:`gaelib.tabular.sample_episodes`).
+            (an :class:`~gaelib.tabular.EpisodeBatch` from :func:`gaelib.tabular.sample_episodes`).
         values: ``[S]`` critic used for :math:`V(s_t)` and :math:`V(s_{t+1})`.
         advantage: ``[S, A]`` the exact advantage (the target).
         gamma: γ used by the estimator.
@@ -290,16 +308,16 @@ def advantage_error_sweep(rollout, values, advantage, *, gamma, lams):
     Returns:
         :class:`ErrorDecomposition` of arrays ``[len(lams)]``.
     """
-    adv_table = _float_array("advantage", advantage)
-    S, A = adv_table.shape
-    groups = np.asarray(rollout.states) * A + np.asarray(rollout.actions)
-    target = adv_table[rollout.states, rollout.actions]
-    out = [grouped_error(_rollout_gae(rollout, values, gamma, lam), target, groups,
-                         valid=rollout.valid) for lam in lams]
+    V, adv_table, lams = _check_sweep_args(episodes, values, advantage, "advantage", gamma, lams)
+    A = adv_table.shape[1]
+    groups = np.asarray(episodes.states) * A + np.asarray(episodes.actions)
+    target = adv_table[episodes.states, episodes.actions]
+    out = [grouped_error(_episodes_gae(episodes, V, gamma, lam), target, groups,
+                         valid=episodes.valid) for lam in lams]
     return ErrorDecomposition(*(np.array(x) for x in zip(*out)))
 
 
-def gradient_error_sweep(mdp, policy, rollout, values, gradient, *, gamma, lams,
+def gradient_error_sweep(mdp, policy, episodes, values, gradient, *, gamma, lams,
                          discount_steps=True):
     r"""Bias², variance and MSE of the one-episode policy-gradient estimate, per λ.
 
@@ -314,10 +332,10 @@ def gradient_error_sweep(mdp, policy, rollout, values, gradient, *, gamma, lams,
     Args:
         mdp: the :class:`gaelib.tabular.TabularMDP` that generated the episodes.
         policy: ``[S, A]`` the softmax policy that generated the episodes.
-        rollout: sampled episodes, as in :func:`advantage_error_sweep`.
+        episodes: sampled episodes, as in :func:`advantage_error_sweep`.
         values: ``[S]`` critic.
         gradient: ``[S, A]`` exact :math:`\nabla_\theta J` (e.g.
-            :func:`gaelib.tabular.policy_gradient`).
+            :func:`gaelib.tabular.exact_policy_gradient`).
         gamma: γ used by the estimator.
         lams: sequence of λ values.
         discount_steps: weight step ``t`` by :math:`\gamma^t` (``mdp.gamma``), as the
@@ -328,11 +346,17 @@ def gradient_error_sweep(mdp, policy, rollout, values, gradient, *, gamma, lams,
         :class:`ErrorDecomposition` of arrays ``[len(lams)]``.
     """
     from gaelib import tabular
+    from gaelib.tabular.mdp import check_mdp
 
+    check_mdp(mdp)
+    discount_steps = _args.boolean("discount_steps", discount_steps)
+    V, grad, lams = _check_sweep_args(episodes, values, gradient, "gradient", gamma, lams)
+    if grad.shape != (mdp.n_states, mdp.n_actions):
+        raise ValueError(f"gradient has shape {grad.shape}; the MDP needs [S, A] = "
+                         f"{(mdp.n_states, mdp.n_actions)}")
     out = []
     for lam in lams:
-        g = tabular.sampled_policy_gradient(mdp, policy, rollout,
-                                            _rollout_gae(rollout, values, gamma, lam),
+        g = tabular.sampled_policy_gradient(mdp, policy, episodes, _episodes_gae(episodes, V, gamma, lam),
                                             discount_steps=discount_steps, per_episode=True)
         out.append(estimator_error(g, gradient))
     return ErrorDecomposition(*(np.array(x) for x in zip(*out)))

@@ -18,9 +18,12 @@ the γ–λ sweep:
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from gaelib import _args
 
 __all__ = ["step_grid", "step_curve", "CurveSummary", "summarize_curve", "mean_and_spread"]
 
@@ -30,13 +33,16 @@ def step_grid(total_steps: int, points: int = 20) -> np.ndarray:
 
     Args:
         total_steps: last step of the grid, >= 1.
-        points: number of grid points, >= 1.
+        points: number of grid points, 1 <= points <= total_steps (so that the
+            steps are distinct).
 
     Returns:
-        ``[points]`` int64 array, increasing, last entry ``total_steps``.
+        ``[points]`` int64 array, strictly increasing, last entry ``total_steps``.
     """
-    if int(total_steps) < 1 or int(points) < 1:
-        raise ValueError(f"total_steps and points must be >= 1; got {total_steps}, {points}")
+    total_steps = _args.integer("total_steps", total_steps)
+    points = _args.integer("points", points)
+    if points > total_steps:
+        raise ValueError(f"points must be <= total_steps = {total_steps} (distinct steps); got {points}")
     return np.round(np.arange(1, points + 1) * (total_steps / points)).astype(np.int64)
 
 
@@ -57,15 +63,14 @@ def step_curve(episode_steps, episode_returns, grid, *, window: int = 10) -> np.
         >>> step_curve([10, 20, 30], [1.0, 2.0, 6.0], [5, 25, 30], window=2)
         array([nan, 1.5, 4. ])
     """
-    s = np.asarray(episode_steps, dtype=np.int64).ravel()
-    r = np.asarray(episode_returns, dtype=np.float64).ravel()
-    g = np.asarray(grid, dtype=np.int64).ravel()
+    s = _step_array("episode_steps", episode_steps)
+    r = _args.float_array("episode_returns", episode_returns, 1)
+    g = _step_array("grid", grid)
     if s.shape != r.shape:
         raise ValueError(f"episode_steps has shape {s.shape} but episode_returns has shape {r.shape}")
     if s.size > 1 and np.any(np.diff(s) < 0):
         raise ValueError("episode_steps must be non-decreasing")
-    if int(window) < 1:
-        raise ValueError(f"window must be >= 1; got {window}")
+    window = _args.integer("window", window)
     csum = np.concatenate([[0.0], np.cumsum(r)])
     n = np.searchsorted(s, g, side="right")  # episodes finished by each grid step
     lo = np.maximum(n - int(window), 0)
@@ -73,6 +78,14 @@ def step_curve(episode_steps, episode_returns, grid, *, window: int = 10) -> np.
     ok = n > 0
     out[ok] = (csum[n[ok]] - csum[lo[ok]]) / (n[ok] - lo[ok])
     return out
+
+
+def _step_array(name, x) -> np.ndarray:
+    """A 1-D array of whole environment steps (floats such as 10.0 are accepted, 10.5 is not)."""
+    f = _args.float_array(name, x, 1)
+    if not np.array_equal(f, np.round(f)):
+        raise ValueError(f"{name} must hold whole numbers of steps; got {f[f != np.round(f)][:3].tolist()}")
+    return f.astype(np.int64)
 
 
 class CurveSummary(NamedTuple):
@@ -93,9 +106,11 @@ def summarize_curve(curve) -> CurveSummary:
     Returns:
         :class:`CurveSummary`; both NaN if the curve is NaN everywhere.
     """
-    c = np.asarray(curve, dtype=np.float64).ravel()
+    c = _args.float_array("curve", curve, 1, finite=False)
     if c.size == 0:
         raise ValueError("curve is empty")
+    if np.isinf(c).any():
+        raise ValueError("curve contains infinite values (NaN marks undefined points)")
     auc = float(np.nanmean(c)) if np.isfinite(c).any() else float("nan")
     return CurveSummary(float(c[-1]), auc)
 
@@ -110,5 +125,10 @@ def mean_and_spread(curves, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.n
     Returns:
         ``(mean, low, high)`` arrays without ``axis``.
     """
-    c = np.asarray(curves, dtype=np.float64)
+    c = _args.float_array("curves", curves, finite=False)
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -c.ndim <= axis < c.ndim:
+        raise ValueError(f"axis must be an integer in [-{c.ndim}, {c.ndim}) for curves of shape "
+                         f"{c.shape}; got {axis!r}")
+    if c.shape[axis] == 0:
+        raise ValueError(f"curves has no runs along axis {axis} (shape {c.shape})")
     return c.mean(axis=axis), c.min(axis=axis), c.max(axis=axis)

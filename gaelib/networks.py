@@ -30,11 +30,14 @@ values are ``[B]``.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from gaelib import _args
 
 __all__ = ["mlp", "DiscreteActorCritic", "GaussianActorCritic", "make_actor_critic"]
 
@@ -54,9 +57,10 @@ def mlp(sizes: Sequence[int], *, activation: str = "tanh", out_gain: float = 1.0
     Returns:
         ``nn.Sequential`` mapping ``[B, sizes[0]]`` to ``[B, sizes[-1]]``.
     """
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"sizes must hold at least two positive widths; got {sizes}")
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
+        raise ValueError(f"sizes must be a sequence of at least two positive widths; got {sizes!r}")
+    sizes = [_args.integer(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    out_gain = _finite("out_gain", out_gain)
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}")
     layers: list[nn.Module] = []
@@ -71,6 +75,12 @@ def mlp(sizes: Sequence[int], *, activation: str = "tanh", out_gain: float = 1.0
     return nn.Sequential(*layers)
 
 
+def _finite(name: str, x) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite number; got {x!r}")
+    return float(x)
+
+
 def _run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     # seq(x) without nn.Module's per-call machinery (hooks), which costs more than a small layer.
     for layer in seq:
@@ -81,15 +91,29 @@ def _run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 class _ActorCritic(nn.Module):
     def __init__(self, obs_dim: int, out_dim: int, hidden: Sequence[int], activation: str):
         super().__init__()
-        if obs_dim < 1:
-            raise ValueError(f"obs_dim must be >= 1; got {obs_dim}")
-        hidden = tuple(int(h) for h in hidden)
+        self.obs_dim = _args.integer("obs_dim", obs_dim)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise ValueError(f"hidden must be a sequence of positive widths; got {hidden!r}")
+        hidden = tuple(_args.integer(f"hidden[{i}]", h) for i, h in enumerate(hidden))
         self.actor = mlp((obs_dim, *hidden, out_dim), activation=activation, out_gain=0.01)
         self.critic = mlp((obs_dim, *hidden, 1), activation=activation, out_gain=1.0)
 
+    def _features(self, obs) -> torch.Tensor:
+        """``obs`` ``[B, *obs_shape]`` as ``[B, obs_dim]`` in the parameters' dtype."""
+        if not isinstance(obs, torch.Tensor):
+            raise TypeError(f"obs must be a torch.Tensor of shape [B, *obs_shape]; got {type(obs).__name__}")
+        if obs.ndim == 0:
+            raise ValueError("obs must have a batch axis, shape [B, *obs_shape]; got a scalar")
+        x = obs.reshape(obs.shape[0], -1)  # [B] (scalar observations) becomes [B, 1]
+        if x.shape[1] != self.obs_dim:
+            raise ValueError(f"obs has shape {tuple(obs.shape)}, {x.shape[1]} features per row; this "
+                             f"network takes obs_dim = {self.obs_dim}")
+        dtype = self.critic[0].weight.dtype
+        return x if x.dtype == dtype else x.to(dtype)
+
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """:math:`V_\\phi(s)`, shape ``[B]``."""
-        return _run(self.critic, obs.flatten(1)).squeeze(-1)
+        return _run(self.critic, self._features(obs)).squeeze(-1)
 
 
 class DiscreteActorCritic(_ActorCritic):
@@ -107,13 +131,12 @@ class DiscreteActorCritic(_ActorCritic):
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64),
                  activation: str = "tanh"):
-        if n_actions < 2:
-            raise ValueError(f"n_actions must be >= 2; got {n_actions}")
+        n_actions = _args.integer("n_actions", n_actions, minimum=2)
         super().__init__(obs_dim, n_actions, hidden, activation)
-        self.n_actions = int(n_actions)
+        self.n_actions = n_actions
 
     def _log_probs(self, obs):
-        return torch.log_softmax(_run(self.actor, obs.flatten(1)), dim=-1)
+        return torch.log_softmax(_run(self.actor, self._features(obs)), dim=-1)
 
     def act(self, obs):
         """Sample ``a ~ π(·|s)``; return ``(action [B] int64, log_prob [B], value [B])``.
@@ -128,6 +151,9 @@ class DiscreteActorCritic(_ActorCritic):
 
     def evaluate(self, obs, action, *, with_entropy: bool = True):
         """``(log π(a|s) [B], entropy [B] or None, V(s) [B])`` for given actions ``[B]``."""
+        if not isinstance(action, torch.Tensor) or action.ndim != 1 or action.shape[0] != obs.shape[0]:
+            raise ValueError(f"action must be [B] = [{obs.shape[0]}] action indices; got "
+                             f"{getattr(action, 'shape', type(action).__name__)}")
         logp_all = self._log_probs(obs)
         logp = logp_all.gather(-1, action.long()[:, None]).squeeze(-1)
         entropy = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
@@ -135,7 +161,7 @@ class DiscreteActorCritic(_ActorCritic):
 
     def mode(self, obs):
         """The most likely action, ``[B]`` int64."""
-        return _run(self.actor, obs.flatten(1)).argmax(-1)
+        return _run(self.actor, self._features(obs)).argmax(-1)
 
 
 class GaussianActorCritic(_ActorCritic):
@@ -158,10 +184,10 @@ class GaussianActorCritic(_ActorCritic):
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (64, 64),
                  activation: str = "tanh", log_std_init: float = 0.0):
-        if action_dim < 1:
-            raise ValueError(f"action_dim must be >= 1; got {action_dim}")
+        action_dim = _args.integer("action_dim", action_dim)
+        log_std_init = _finite("log_std_init", log_std_init)
         super().__init__(obs_dim, action_dim, hidden, activation)
-        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+        self.log_std = nn.Parameter(torch.full((action_dim,), log_std_init))
 
     def _log_prob(self, mean, action):
         z = (action - mean) * torch.exp(-self.log_std)
@@ -169,13 +195,16 @@ class GaussianActorCritic(_ActorCritic):
 
     def act(self, obs):
         """Sample ``a ~ N(μ(s), σ²)``; return ``(action [B, d], log_prob [B], value [B])``."""
-        mean = _run(self.actor, obs.flatten(1))
+        mean = _run(self.actor, self._features(obs))
         action = mean + torch.exp(self.log_std) * torch.randn_like(mean)
         return action, self._log_prob(mean, action), self.value(obs)
 
     def evaluate(self, obs, action, *, with_entropy: bool = True):
         """``(log π(a|s) [B], entropy [B] or None, V(s) [B])`` for given actions ``[B, d]``."""
-        mean = _run(self.actor, obs.flatten(1))
+        mean = _run(self.actor, self._features(obs))
+        if not isinstance(action, torch.Tensor) or tuple(action.shape) != tuple(mean.shape):
+            raise ValueError(f"action must have shape [B, action_dim] = {tuple(mean.shape)} (no "
+                             f"broadcasting); got {getattr(action, 'shape', type(action).__name__)}")
         entropy = None
         if with_entropy:
             entropy = (self.log_std + 0.5 * math.log(2 * math.pi * math.e)).sum().expand(mean.shape[0])
@@ -183,7 +212,7 @@ class GaussianActorCritic(_ActorCritic):
 
     def mode(self, obs):
         """The mean action ``μ(s)``, ``[B, d]``."""
-        return _run(self.actor, obs.flatten(1))
+        return _run(self.actor, self._features(obs))
 
 
 def make_actor_critic(observation_space, action_space, *, hidden: Sequence[int] = (64, 64),
@@ -208,6 +237,8 @@ def make_actor_critic(observation_space, action_space, *, hidden: Sequence[int] 
     if not isinstance(observation_space, spaces.Box):
         raise TypeError(f"observation_space must be a gymnasium Box; got {observation_space}")
     obs_dim = int(math.prod(observation_space.shape))
+    if obs_dim < 1:
+        raise ValueError(f"observation_space has no elements (shape {observation_space.shape})")
     if isinstance(action_space, spaces.Discrete):
         return DiscreteActorCritic(obs_dim, int(action_space.n), hidden, activation)
     if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:

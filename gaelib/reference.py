@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gae_loop", "nstep_return", "lambda_returns_bruteforce"]
+__all__ = ["gae_loop", "masked_gae_loop", "nstep_return", "lambda_returns_bruteforce"]
 
 
 def _next_values(values, last_value, next_values):
@@ -38,7 +38,8 @@ def gae_loop(rewards, values, *, last_value=None, next_values=None,
         rewards, values: ``[T, *batch]`` numpy arrays.
         last_value: ``batch``-shaped :math:`V(s_T)`, or ``next_values`` ``[T, *batch]``.
         terminated, truncated: optional ``[T, *batch]`` bool arrays.
-        gamma, lam: floats, ``batch``-shaped arrays, or ``[T, *batch]`` arrays (per step).
+        gamma, lam: floats, ``batch``-shaped or ``(1, *batch)`` arrays (per sequence), or
+            ``[T, *batch]`` arrays (per step).
 
     Returns:
         ``(advantages, returns)``, each ``[T, *batch]``.
@@ -50,14 +51,49 @@ def gae_loop(rewards, values, *, last_value=None, next_values=None,
     trunc = np.zeros(rewards.shape, bool) if truncated is None else np.asarray(truncated, bool)
     advantages = np.zeros_like(rewards)
     next_adv = np.zeros_like(rewards[0])
-    per_step = lambda x, t: x[t] if np.ndim(x) == rewards.ndim else x  # noqa: E731
+    gamma, lam = np.broadcast_to(gamma, rewards.shape), np.broadcast_to(lam, rewards.shape)
     for t in reversed(range(len(rewards))):
-        g, l = per_step(gamma, t), per_step(lam, t)
+        g, l = gamma[t], lam[t]
         not_term = 1.0 - term[t]
         delta = rewards[t] + g * not_term * nxt[t] - values[t]
         next_adv = delta + g * l * not_term * (1.0 - trunc[t]) * next_adv
         advantages[t] = next_adv
     return advantages, advantages + values
+
+
+def masked_gae_loop(rewards, values, mask, *, gamma, lam):
+    r"""GAE over batch-major ``[batch, tokens]`` arrays, skipping masked tokens (verl's loop).
+
+    The loop of verl's ``compute_gae_advantage_return``, written over one row at a time:
+    walking the tokens backwards, a valid token forms
+    :math:`\delta_t = r_t + \gamma V_{\mathrm{next}} - V(s_t)` and
+    :math:`\hat A_t = \delta_t + \gamma\lambda \hat A_{\mathrm{next}}`, where "next" is
+    the next *valid* token (0 after the last one); a masked token changes nothing and
+    gets 0. The reference for :func:`gaelib.advantages.masked_gae`.
+
+    Args:
+        rewards, values: ``[batch, tokens]`` numpy arrays.
+        mask: ``[batch, tokens]`` bool or 0/1.
+        gamma, lam: floats, ``[batch]`` or ``[batch, tokens]`` arrays.
+
+    Returns:
+        ``(advantages, returns)``, each ``[batch, tokens]``, 0 where ``mask`` is 0.
+    """
+    rewards, values = np.asarray(rewards, float), np.asarray(values, float)
+    B, L = rewards.shape
+    mask = np.asarray(mask).astype(bool)
+    gamma, lam = (np.broadcast_to(np.reshape(p, (B, -1)) if np.ndim(p) else p, (B, L)) for p in (gamma, lam))
+    adv = np.zeros((B, L))
+    for i in range(B):
+        next_value, next_adv = 0.0, 0.0
+        for t in reversed(range(L)):
+            if not mask[i, t]:
+                continue
+            delta = rewards[i, t] + gamma[i, t] * next_value - values[i, t]
+            next_adv = delta + gamma[i, t] * lam[i, t] * next_adv
+            next_value = values[i, t]
+            adv[i, t] = next_adv
+    return adv, np.where(mask, adv + values, 0.0)
 
 
 def nstep_return(rewards, next_values, terminated, truncated, t, n, gamma):

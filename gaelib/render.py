@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gaelib import _args
+
 # MuJoCo picks its OpenGL backend when it is first imported; EGL renders without a display.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -48,12 +50,6 @@ class RenderedRollout(NamedTuple):
     """Whether the episode terminated or was truncated before ``n_frames`` frames were kept."""
 
 
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 def _make_env(env):
     import gymnasium as gym
 
@@ -71,10 +67,16 @@ def _make_env(env):
     return e
 
 
-def _box_bounds(space):
+def _to_env_action(space, policy_fn) -> Callable[[Any], Any]:
+    """What a policy returns -> what the env steps with (:func:`gaelib.rollout.env_action`,
+    as in training), except that a hand-written policy's discrete actions are the env's own."""
     from gymnasium import spaces
 
-    return (space.low, space.high) if isinstance(space, spaces.Box) else None
+    from gaelib.rollout import env_action
+
+    if isinstance(space, spaces.Discrete) and not getattr(policy_fn, "returns_action_index", False):
+        return lambda a: a
+    return lambda a: env_action(space, a)
 
 
 def rollout_frames(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray], Any], *,
@@ -90,7 +92,9 @@ def rollout_frames(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray
             function returning a new environment made with that render mode.
         policy_fn: maps one observation (as returned by the environment) to one
             action. Continuous (Box) actions are clipped to the action space's
-            bounds before stepping, as the rollout collector does in training.
+            bounds before stepping, as the rollout collector does in training;
+            the index returned by a :func:`model_policy` is shifted by the start
+            of a ``Discrete(n, start=k)`` space, as the collector does too.
         seed: seeds ``env.reset`` and ``env.action_space``.
         n_frames: frames to keep, >= 1.
         every: steps between kept frames, >= 1.
@@ -102,19 +106,20 @@ def rollout_frames(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray
         ValueError: ``n_frames`` or ``every`` not a positive integer, or an env
             whose render mode is not ``"rgb_array"``.
     """
-    n_frames = _check_positive("n_frames", n_frames)
-    every = _check_positive("every", every)
+    n_frames = _args.integer("n_frames", n_frames)
+    every = _args.integer("every", every)
+    seed = _args.integer("seed", seed, minimum=0)
+    if not callable(policy_fn):
+        raise TypeError(f"policy_fn must be a function from an observation to an action; got {policy_fn!r}")
     e = _make_env(env)
     try:
-        obs, _ = e.reset(seed=int(seed))
-        e.action_space.seed(int(seed))
-        box = _box_bounds(e.action_space)
+        obs, _ = e.reset(seed=seed)
+        e.action_space.seed(seed)
+        to_env = _to_env_action(e.action_space, policy_fn)
         frames, steps = [np.asarray(e.render(), dtype=np.uint8)], [0]
         total, t, ended = 0.0, 0, False
         while len(frames) < n_frames:
-            action = policy_fn(obs)
-            if box is not None:  # as in training: the Gaussian's sample is clipped to the bounds
-                action = np.clip(action, *box)
+            action = to_env(policy_fn(obs))
             obs, reward, terminated, truncated, _ = e.step(action)
             total += float(reward)
             t += 1
@@ -154,21 +159,27 @@ def frame_strip(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray], 
 
 
 def _check_strip_args(shrink, gap, gap_value) -> None:
-    _check_positive("shrink", shrink)
-    if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
-        raise ValueError(f"gap must be a non-negative integer; got {gap!r}")
-    if not 0 <= int(gap_value) <= 255:
+    _args.integer("shrink", shrink)
+    _args.integer("gap", gap, minimum=0)
+    if _args.integer("gap_value", gap_value, minimum=0) > 255:
         raise ValueError(f"gap_value must lie in [0, 255]; got {gap_value!r}")
 
 
 def strip_of(frames: list[np.ndarray], *, shrink: int = 1, gap: int = 4, gap_value: int = 255) -> np.ndarray:
     """Lay equally sized ``[H, W, 3]`` uint8 frames side by side (see :func:`frame_strip`)."""
     _check_strip_args(shrink, gap, gap_value)
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        frames = list(frames)
+    if not isinstance(frames, (list, tuple)) or not all(isinstance(f, np.ndarray) for f in frames):
+        raise TypeError(f"frames must be a list of [H, W, C] uint8 numpy arrays; got {type(frames).__name__}")
     if not frames:
         raise ValueError("frames is empty")
     shapes = {f.shape for f in frames}
     if len(shapes) != 1 or len(frames[0].shape) != 3:
         raise ValueError(f"frames must all have one shape [H, W, C]; got shapes {sorted(shapes)}")
+    dtypes = {str(f.dtype) for f in frames}
+    if dtypes != {"uint8"}:
+        raise TypeError(f"frames must be uint8 images (0..255); got dtypes {sorted(dtypes)}")
     small = [f[::shrink, ::shrink] for f in frames]
     h, _, c = small[0].shape
     spacer = np.full((h, gap, c), int(gap_value), dtype=np.uint8)
@@ -188,10 +199,16 @@ def model_policy(model, *, deterministic: bool = True) -> Callable[[np.ndarray],
             global generator).
 
     Returns:
-        A function from one observation to an int (discrete actions) or a float
-        array (continuous actions, unclipped; :func:`rollout_frames` clips them).
+        A function from one observation to an int (discrete actions: the model's
+        index, which :func:`rollout_frames` shifts by the start of a
+        ``Discrete(n, start=k)`` space; the function's ``returns_action_index``
+        attribute says so) or a float array (continuous actions, unclipped;
+        :func:`rollout_frames` clips them).
     """
     import torch
+
+    _args.methods("model", model, "mode", "act", hint=" (see gaelib.networks)")
+    deterministic = _args.boolean("deterministic", deterministic)
 
     @torch.no_grad()
     def policy_fn(obs):
@@ -199,4 +216,5 @@ def model_policy(model, *, deterministic: bool = True) -> Callable[[np.ndarray],
         a = (model.mode(x) if deterministic else model.act(x)[0])[0].numpy()
         return a.item() if a.ndim == 0 else a
 
+    policy_fn.returns_action_index = True
     return policy_fn

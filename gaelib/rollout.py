@@ -39,9 +39,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from gaelib import _args
 from gaelib.advantages import GAEOutput, gae
 
-__all__ = ["Rollout", "EpisodeRecord", "RolloutCollector", "make_vector_env", "rollout_advantages"]
+__all__ = ["Rollout", "EpisodeRecord", "RolloutCollector", "make_vector_env", "rollout_advantages",
+           "env_action"]
 
 
 class Rollout(NamedTuple):
@@ -97,8 +99,13 @@ def make_vector_env(env: str | Callable[[], Any], num_envs: int, *,
     """
     import gymnasium as gym
 
-    if int(num_envs) < 1:
-        raise ValueError(f"num_envs must be >= 1; got {num_envs}")
+    num_envs = _args.integer("num_envs", num_envs)
+    try:
+        mode = gym.vector.AutoresetMode(autoreset_mode)
+    except ValueError:
+        raise ValueError(f"autoreset_mode must be 'SameStep' or 'NextStep'; got {autoreset_mode!r}") from None
+    if mode.value not in ("SameStep", "NextStep"):
+        raise ValueError(f"autoreset_mode must be 'SameStep' or 'NextStep'; got {autoreset_mode!r}")
     if isinstance(env, str):
         env_id = env
 
@@ -108,8 +115,7 @@ def make_vector_env(env: str | Callable[[], Any], num_envs: int, *,
         factory = env
     else:
         raise TypeError(f"env must be an environment id or a function returning an env; got {env!r}")
-    mode = gym.vector.AutoresetMode(autoreset_mode)
-    return gym.vector.SyncVectorEnv([factory] * int(num_envs), autoreset_mode=mode)
+    return gym.vector.SyncVectorEnv([factory] * num_envs, autoreset_mode=mode)
 
 
 def _autoreset_mode(envs) -> str:
@@ -133,7 +139,10 @@ class RolloutCollector:
 
     Args:
         envs: a Gymnasium 1.x vector environment with ``SameStep`` or ``NextStep``
-            autoreset, Box observations and Discrete or Box actions.
+            autoreset, Box observations and Discrete or Box actions (a single
+            environment is refused: wrap it with :func:`make_vector_env`). A
+            ``Discrete(n, start=k)`` space gets the model's action index plus ``k``;
+            the rollout stores the index.
         model: an actor-critic with ``act(obs)`` and ``value(obs)`` (see
             :mod:`gaelib.networks`).
         seed: seeds the first ``envs.reset`` (sub-environment ``i`` gets
@@ -142,16 +151,24 @@ class RolloutCollector:
 
     def __init__(self, envs, model, *, seed: int | None = None):
         from gymnasium import spaces
+        from gymnasium.vector import VectorEnv
 
+        if not isinstance(envs, VectorEnv):
+            raise TypeError(f"envs must be a gymnasium.vector.VectorEnv; got {type(envs).__name__}. "
+                            f"Wrap one environment with make_vector_env(lambda: env, 1)")
+        _args.methods("model", model, "act", "value", hint=" (see gaelib.networks)")
+        if seed is not None:
+            seed = _args.integer("seed", seed, minimum=0)
         self.envs = envs
         self.model = model
         self.num_envs = int(envs.num_envs)
         self.mode = _autoreset_mode(envs)
         space = envs.single_action_space
-        self._bounds = None
-        if isinstance(space, spaces.Box):
-            self._bounds = (space.low, space.high)
+        if not isinstance(space, (spaces.Box, spaces.Discrete)):
+            raise TypeError(f"envs.single_action_space must be Discrete or Box; got {space}")
+        self._space = space
         obs, _ = envs.reset(seed=seed)
+        _check_finite_obs(obs, "the first reset")
         if seed is not None:
             envs.action_space.seed(seed)
         self.obs = np.asarray(obs, dtype=np.float32)
@@ -177,9 +194,7 @@ class RolloutCollector:
         Returns:
             A :class:`Rollout` of ``[T, N]`` tensors.
         """
-        T, N = int(num_steps), self.num_envs
-        if T < 1:
-            raise ValueError(f"num_steps must be >= 1; got {num_steps}")
+        T, N = _args.integer("num_steps", num_steps), self.num_envs
         obs_buf = np.empty((T, *self.obs.shape), np.float32)
         rew = np.zeros((T, N), np.float32)
         term = np.zeros((T, N), bool)
@@ -194,10 +209,11 @@ class RolloutCollector:
             actions.append(action)
             log_probs.append(logp)
             values[t] = value.numpy()
-            a = action.numpy()
-            if self._bounds is not None:
-                a = np.clip(a, *self._bounds)
-            obs, reward, terminated, truncated, info = self.envs.step(a)
+            obs, reward, terminated, truncated, info = self.envs.step(env_action(self._space, action.numpy()))
+            _check_finite_obs(obs, f"step {t} of collect")
+            if not np.isfinite(reward).all():
+                raise ValueError(f"envs returned a NaN or infinite reward at step {t} of collect "
+                                 f"(sub-environments {np.flatnonzero(~np.isfinite(reward)).tolist()})")
             real = ~self._resetting
             valid[t] = real
             rew[t] = reward
@@ -205,7 +221,9 @@ class RolloutCollector:
             trunc[t] = truncated & ~terminated & real
             if self.mode == "SameStep" and trunc[t].any():
                 idx = np.flatnonzero(trunc[t])
-                final_values[t, idx] = self._value(np.stack(info["final_obs"][idx]))
+                final_obs = np.stack(info["final_obs"][idx])
+                _check_finite_obs(final_obs, f"the final observation of step {t} of collect")
+                final_values[t, idx] = self._value(final_obs)
             self._record_episodes(reward, term[t] | trunc[t], real)
             if self.mode == "NextStep":
                 self._resetting = term[t] | trunc[t]
@@ -237,6 +255,34 @@ class RolloutCollector:
             self._ep_length[done] = 0
 
 
+def env_action(space, action):
+    """The network's action as the environment takes it (one action, or a batch of them).
+
+    A ``Discrete(n, start=k)`` space gets ``k + index`` (the network's indices are
+    ``0 .. n-1``); a ``Box`` gets the action clipped to its bounds (the Gaussian's
+    sample is unbounded; the rollout stores it unclipped, so log-probabilities stay
+    exact, as Stable-Baselines3 does). Other spaces get the action unchanged. A single
+    discrete action comes back as a python int.
+    """
+    from gymnasium import spaces
+
+    if not isinstance(space, spaces.Space):
+        raise TypeError(f"space must be a gymnasium space (e.g. env.action_space); got {type(space).__name__}")
+    a = np.asarray(action)
+    if isinstance(space, spaces.Box):
+        return np.clip(a, space.low, space.high)
+    if isinstance(space, spaces.Discrete):
+        a = a + int(space.start)
+    return a.item() if a.ndim == 0 else a
+
+
+def _check_finite_obs(obs, when: str) -> None:
+    obs = np.asarray(obs)
+    if np.issubdtype(obs.dtype, np.floating) and not np.isfinite(obs).all():
+        bad = np.flatnonzero(~np.isfinite(obs.reshape(obs.shape[0], -1)).all(axis=1)).tolist()
+        raise ValueError(f"envs returned a NaN or infinite observation at {when} (sub-environments {bad})")
+
+
 def rollout_advantages(rollout: Rollout, *, gamma: float, lam: float,
                        treat_truncation_as_termination: bool = False) -> GAEOutput:
     r"""GAE advantages and value targets of a rollout (:func:`gaelib.gae`).
@@ -259,8 +305,11 @@ def rollout_advantages(rollout: Rollout, *, gamma: float, lam: float,
         :class:`gaelib.GAEOutput` ``(advantages, returns)``, ``[T, N]`` float32
         tensors. Entries at invalid (reset-only) steps are meaningless.
     """
+    if not isinstance(rollout, Rollout):
+        raise TypeError(f"rollout must be a gaelib.rollout.Rollout (from RolloutCollector.collect); "
+                        f"got {type(rollout).__name__}")
     terminated, truncated = rollout.terminated, rollout.truncated
-    if treat_truncation_as_termination:
+    if _args.boolean("treat_truncation_as_termination", treat_truncation_as_termination):
         terminated, truncated = terminated | truncated, torch.zeros_like(truncated)
     return gae(rollout.rewards, rollout.values, next_values=rollout.next_values,
                terminated=terminated, truncated=truncated, gamma=gamma, lam=lam)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from gaelib import _args
 from gaelib.curves import step_curve, step_grid, summarize_curve
 
 __all__ = ["ROW_FIELDS", "run_one", "run_sweep", "grid_table", "plot_heatmap", "plot_lambda_lines"]
@@ -50,15 +51,37 @@ def run_one(env: str | Callable[[], Any], config, *, gamma: float, lam: float, s
     """
     from gaelib.ppo import train_ppo
 
-    cfg = dataclasses.replace(config, gamma=float(gamma), lam=float(lam))
-    history = train_ppo(env, cfg, seed=int(seed), progress=False).history
-    grid = step_grid(cfg.total_steps, grid_points)
+    cfg = _cell_config(config, gamma, lam, grid_points, window)
+    seed = _args.integer("seed", seed, minimum=0)
+    grid = step_grid(cfg.total_steps, grid_points)  # checked before training, not after
+    history = train_ppo(env, cfg, seed=seed, progress=False).history
     curve = step_curve(history.episode_steps, history.episode_returns, grid, window=window)
     final, auc = summarize_curve(curve)
     name = env if isinstance(env, str) else getattr(env, "__name__", repr(env))
     return {"env": name, "gamma": float(gamma), "lam": float(lam), "seed": int(seed),
             "total_steps": int(cfg.total_steps), "episodes": len(history.episode_returns),
             "final": final, "auc": auc, "curve": curve}
+
+
+def _cell_config(config, gamma, lam, grid_points, window):
+    """``config`` with γ and λ replaced, after checking every argument of a cell."""
+    if not dataclasses.is_dataclass(config) or not all(hasattr(config, f) for f in ("gamma", "lam", "total_steps")):
+        raise TypeError(f"config must be a gaelib.ppo.PPOConfig; got {type(config).__name__}")
+    _args.integer("grid_points", grid_points)
+    _args.integer("window", window)
+    return dataclasses.replace(config, gamma=_args.unit_interval("gamma", gamma),
+                               lam=_args.unit_interval("lam", lam))
+
+
+def _distinct(name: str, values, check) -> list:
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+        raise ValueError(f"{name} must be a non-empty sequence; got {values!r}")
+    out = [check(name, v) for v in values]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} has repeated values {out}; each must appear once")
+    return out
 
 
 def _worker(args):
@@ -86,18 +109,17 @@ def run_sweep(env: str | Callable[[], Any], config, *, gammas: Sequence[float], 
         order they finished in. Each run depends only on its own seed, so the
         rows are the same for any ``jobs``.
     """
-    gammas, lams, seeds = list(gammas), list(lams), list(seeds)
-    if not gammas or not lams or not seeds:
-        raise ValueError(f"gammas, lams and seeds must be non-empty; got {gammas}, {lams}, {seeds}")
-    for name, vals in (("gammas", gammas), ("lams", lams)):
-        bad = [v for v in vals if not 0.0 <= float(v) <= 1.0]
-        if bad:
-            raise ValueError(f"{name} must lie in [0, 1]; got {bad}")
-    if int(jobs) < 1:
-        raise ValueError(f"jobs must be >= 1; got {jobs}")
+    gammas = _distinct("gammas", gammas, _args.unit_interval)
+    lams = _distinct("lams", lams, _args.unit_interval)
+    seeds = _distinct("seeds", seeds, lambda name, v: _args.integer(name, v, minimum=0))
+    jobs = _args.integer("jobs", jobs)
+    if on_row is not None and not callable(on_row):
+        raise TypeError(f"on_row must be a function of a row, or None; got {on_row!r}")
+    _cell_config(config, gammas[0], lams[0], grid_points, window)
+    step_grid(config.total_steps, grid_points)
     kw = {"grid_points": grid_points, "window": window}
     tasks = [(env, config, g, lam, s, kw) for g in gammas for lam in lams for s in seeds]
-    if int(jobs) == 1:
+    if jobs == 1:
         rows = []
         for t in tasks:
             rows.append(_worker(t))
@@ -108,7 +130,7 @@ def run_sweep(env: str | Callable[[], Any], config, *, gammas: Sequence[float], 
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     rows: list[dict | None] = [None] * len(tasks)
-    with ProcessPoolExecutor(max_workers=int(jobs), mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_worker, t): i for i, t in enumerate(tasks)}
         for fut in as_completed(futures):
             rows[futures[fut]] = fut.result()
@@ -130,14 +152,20 @@ def grid_table(rows: Sequence[dict], metric: str, gammas: Sequence[float],
         ``(mean, std, count)``, each ``[len(gammas), len(lams)]``; cells without
         rows are NaN (count 0).
     """
+    gammas = _distinct("gammas", gammas, _args.unit_interval)
+    lams = _distinct("lams", lams, _args.unit_interval)
     shape = (len(gammas), len(lams))
     vals: dict[tuple[int, int], list[float]] = {}
-    for r in rows:
+    for k, r in enumerate(rows):
+        if not hasattr(r, "keys") or "gamma" not in r or "lam" not in r:
+            raise ValueError(f"rows[{k}] must be a dict with keys 'gamma', 'lam' and the metric; got {r!r}")
         if metric not in r:
             raise ValueError(f"metric {metric!r} is not a column of the rows; they have {sorted(r)}")
-        i = _index(gammas, float(r["gamma"]), "gamma")
-        j = _index(lams, float(r["lam"]), "lam")
-        vals.setdefault((i, j), []).append(float(r[metric]))
+        try:
+            g, lam, value = float(r["gamma"]), float(r["lam"]), float(r[metric])
+        except (TypeError, ValueError):
+            raise ValueError(f"rows[{k}] must hold numbers in 'gamma', 'lam' and {metric!r}; got {r!r}") from None
+        vals.setdefault((_index(gammas, g, "gamma"), _index(lams, lam, "lam")), []).append(value)
     mean, std, count = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape, np.int64)
     for (i, j), v in vals.items():
         mean[i, j] = np.mean(v)
@@ -149,7 +177,7 @@ def grid_table(rows: Sequence[dict], metric: str, gammas: Sequence[float],
 def _index(grid, value, name):
     hits = [k for k, g in enumerate(grid) if np.isclose(float(g), value)]
     if not hits:
-        raise ValueError(f"row has {name}={value}, which is not in the grid {list(grid)}")
+        raise ValueError(f"a row of rows has {name}={value}, which is not in {name}s {list(grid)}")
     return hits[0]
 
 
@@ -167,7 +195,11 @@ def plot_heatmap(ax, mean, std, gammas, lams, *, title: str = "", fmt: str = "{:
     Returns:
         The image (for a colour bar).
     """
-    mean = np.asarray(mean, dtype=float)
+    mean = _args.float_array("mean", mean, 2, finite=False)
+    std = _args.float_array("std", std, 2, finite=False)
+    if mean.shape != (len(gammas), len(lams)) or std.shape != mean.shape:
+        raise ValueError(f"mean and std must have shape [len(gammas), len(lams)] = {(len(gammas), len(lams))}; "
+                         f"got {mean.shape} and {std.shape}")
     im = ax.imshow(mean, cmap=cmap, aspect="auto", origin="lower")
     lo, hi = np.nanmin(mean), np.nanmax(mean)
     for i in range(mean.shape[0]):

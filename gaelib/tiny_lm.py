@@ -29,7 +29,7 @@ import torch.nn.functional as F
 __all__ = [
     "BOS", "EOS", "PAD", "VOCAB_SIZE",
     "LMConfig", "TinyGPT", "ValueModel",
-    "sample_sentences", "pretrain", "make_prompts", "generate", "sequence_logprobs",
+    "sample_sentences", "pretrain", "make_prompts", "generate", "sequence_log_probs",
     "sortedness", "decode", "count_parameters",
 ]
 
@@ -194,7 +194,7 @@ def generate(model: TinyGPT, prompts: torch.Tensor, max_new: int, generator: tor
     return torch.stack(out, 1)
 
 
-def sequence_logprobs(model: TinyGPT, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+def sequence_log_probs(model: TinyGPT, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
     """Log-probabilities ``[B, R]`` of the response tokens, with gradient.
 
     The logits at position ``P - 1 + i`` (``P`` the prompt length) predict response token

@@ -7,8 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaelib import discounted_cumsum, gae, lambda_returns, next_state_values, td_residuals
-from gaelib import _kernels
-from gaelib.advantages import _torch_native
 from gaelib.reference import gae_loop, lambda_returns_bruteforce, nstep_return
 
 # --------------------------------------------------------------------------- a 2 x 5 case by hand
@@ -259,28 +257,6 @@ def test_torch_targets_carry_no_gradient():
     loss.backward()
     np.testing.assert_allclose(values.grad.numpy(), 2 * (V - (ADV + V)))
     assert next_values.grad is None
-
-
-def test_torch_native_loop_matches_kernel():
-    """The torch path used on GPUs, exercised on the CPU."""
-    r, v, nv = (torch.tensor(x) for x in (R, V, NEXT))
-    term, trunc = torch.tensor(TERM), torch.tensor(TRUNC)
-    out = _torch_native("gae", r, v, nv, None, term, trunc, 0.5, 0.5)
-    np.testing.assert_allclose(out.numpy(), ADV)
-    out = _torch_native("gae", r[:, 0], v[:, 0], None, 4.0, None, None, 0.5, torch.tensor(0.5))
-    ref, _ = gae_loop(R[:, 0], V[:, 0], last_value=4.0, gamma=0.5, lam=0.5)
-    np.testing.assert_allclose(out.numpy(), ref)
-    out = _torch_native("cumsum", torch.ones(3, dtype=torch.float64), None, None, None, None, None, 0.5, None)
-    np.testing.assert_allclose(out.numpy(), [1.75, 1.5, 1.0])
-
-
-def test_numpy_fallback_scan_matches_compiled():
-    rng = np.random.default_rng(3)
-    b, a = rng.normal(size=(50, 4)), rng.uniform(size=(50, 4))
-    b1, b2 = b.copy(), b.copy()
-    _kernels.backward_scan(b1, a)
-    _kernels.backward_scan_numpy(b2, a)
-    np.testing.assert_allclose(b1, b2)
 
 
 # --------------------------------------------------------------------------- numerics

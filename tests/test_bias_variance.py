@@ -114,7 +114,7 @@ def test_estimator_error_bad_inputs():
         estimator_error(np.zeros((1, 2)), np.zeros(2))
     with pytest.raises(ValueError, match="target must have shape"):
         estimator_error(np.zeros((3, 2)), np.zeros(3))
-    with pytest.raises(TypeError, match="samples must be a numeric array"):
+    with pytest.raises(TypeError, match="samples must be a real-valued numeric array"):
         estimator_error(np.array([["a"], ["b"]]), np.zeros(1))
 
 
@@ -125,7 +125,7 @@ def test_estimator_error_bad_inputs():
 @given(st.integers(0, 10_000), st.floats(0.0, 1.0), st.sampled_from([0.5, 0.9, 1.0]))
 def test_expected_gae_with_exact_critic_is_the_advantage_for_every_lambda(seed, lam, gamma):
     mdp, pi, _ = random_mdp(seed, gamma=gamma)
-    V = tabular.evaluate_policy(mdp, pi)
+    V = tabular.state_values(mdp, pi)
     np.testing.assert_allclose(expected_gae(mdp, pi, V, gamma=gamma, lam=lam),
                                tabular.advantage_function(mdp, pi), atol=1e-9)
 
@@ -145,7 +145,7 @@ def test_expected_gae_special_cases(seed):
     np.testing.assert_allclose(expected_gae(mdp, pi, np.zeros(mdp.n_states), gamma=mdp.gamma, lam=1.0),
                                tabular.action_values(mdp, pi), atol=1e-9)
     # lambda = 1, any critic: A - e(s), a state-only bias (e = V - V^pi).
-    e = np.where(live, V - tabular.evaluate_policy(mdp, pi), 0.0)
+    e = np.where(live, V - tabular.state_values(mdp, pi), 0.0)
     np.testing.assert_allclose(expected_gae(mdp, pi, V, gamma=mdp.gamma, lam=1.0),
                                tabular.advantage_function(mdp, pi) - e[:, None], atol=1e-9)
 
@@ -153,7 +153,7 @@ def test_expected_gae_special_cases(seed):
 def test_expected_gae_with_a_smaller_gamma_targets_the_discounted_advantage():
     mdp, pi, _ = random_mdp(3, gamma=1.0)
     short = dataclasses.replace(mdp, gamma=0.8)
-    V08 = tabular.evaluate_policy(short, pi)
+    V08 = tabular.state_values(short, pi)
     A08 = tabular.advantage_function(short, pi)
     for lam in (0.0, 0.5, 1.0):
         est = expected_gae(mdp, pi, V08, gamma=0.8, lam=lam)
@@ -219,7 +219,7 @@ def test_advantage_sweep_matches_a_manual_computation(chain_rollout):
 
 def test_advantage_sweep_exact_critic_is_unbiased_and_variance_grows_with_lambda(chain_rollout):
     mdp, _, pi, ro = chain_rollout
-    V = tabular.evaluate_policy(mdp, pi)
+    V = tabular.state_values(mdp, pi)
     lams = [0.0, 0.5, 0.9, 1.0]
     e = advantage_error_sweep(ro, V, tabular.advantage_function(mdp, pi), gamma=0.95, lams=lams)
     assert np.all(e.bias2 < 0.02 * e.variance)
@@ -228,8 +228,8 @@ def test_advantage_sweep_exact_critic_is_unbiased_and_variance_grows_with_lambda
 
 def test_gradient_sweep_is_unbiased_with_the_exact_critic(chain_rollout):
     mdp, logits, pi, ro = chain_rollout
-    V = tabular.evaluate_policy(mdp, pi)
-    grad = tabular.policy_gradient(mdp, logits)
+    V = tabular.state_values(mdp, pi)
+    grad = tabular.exact_policy_gradient(mdp, logits)
     e = gradient_error_sweep(mdp, pi, ro, V, grad, gamma=0.95, lams=[0.0, 1.0])
     n = ro.states.shape[1]
     # the bias2 estimate has standard error ~ variance / n; allow four of them
@@ -237,3 +237,101 @@ def test_gradient_sweep_is_unbiased_with_the_exact_critic(chain_rollout):
     # with V = 0 and lambda = 0 (reward only) the estimate is clearly biased
     z = gradient_error_sweep(mdp, pi, ro, np.zeros(5), grad, gamma=0.95, lams=[0.0])
     assert z.bias2[0] > 20 * z.variance[0] / n
+
+
+# --------------------------------------------------------------------------- a table of bad inputs
+
+
+def test_grouped_error_with_large_sparse_group_ids():
+    # ids are only labels: 10**12 must not allocate a table of that size
+    e = grouped_error(np.array([1.0, 3.0, 5.0]), np.array([2.0, 2.0, 5.0]), np.array([10**12, 10**12, 7]))
+    assert e == pytest.approx(ErrorDecomposition(0.0, 2 / 3, 2 / 3))
+
+
+_MDP, _PI, _ = random_mdp(0, S=4, A=2)
+_EP = tabular.sample_episodes(_MDP, _PI, 3, 5, np.random.default_rng(0))
+_V = np.zeros(4)
+_ADV = np.zeros((4, 2))
+_BASE = {
+    "grouped_error": dict(estimates=np.ones(4), targets=np.zeros(4), groups=np.arange(4)),
+    "estimator_error": dict(samples=np.zeros((3, 2)), target=np.zeros(2)),
+    "expected_gae": dict(mdp=_MDP, policy=_PI, values=_V, gamma=0.9, lam=0.5),
+    "advantage_error_sweep": dict(episodes=_EP, values=_V, advantage=_ADV, gamma=0.9, lams=[0.5]),
+    "gradient_error_sweep": dict(mdp=_MDP, policy=_PI, episodes=_EP, values=_V, gradient=_ADV,
+                                 gamma=0.9, lams=[0.5]),
+}
+_ROWS = [
+    ("grouped_error", dict(estimates=np.ones(3)), ValueError, r"targets has shape \(4,\) but estimates has shape \(3,\)"),
+    ("grouped_error", dict(targets=np.zeros((4, 1))), ValueError, r"targets has shape \(4, 1\)"),
+    ("grouped_error", dict(groups=np.arange(3)), ValueError, r"groups has shape \(3,\)"),
+    ("grouped_error", dict(groups=np.arange(4.0)), TypeError, "groups must be an integer array"),
+    ("grouped_error", dict(groups=np.ones(4, bool)), TypeError, "groups must be an integer array"),
+    ("grouped_error", dict(groups=np.array([0, -1, 0, 0])), ValueError, "groups must be >= 0"),
+    ("grouped_error", dict(estimates=np.array([1.0, np.nan, 0, 0])), ValueError, "estimates contains NaN"),
+    ("grouped_error", dict(targets=np.full(4, np.inf)), ValueError, "targets contains NaN or infinite"),
+    ("grouped_error", dict(estimates=np.array(["a"] * 4)), TypeError, "estimates must be a real-valued"),
+    ("grouped_error", dict(estimates=np.ones(4, complex)), TypeError, "estimates has dtype complex"),
+    ("grouped_error", dict(estimates=np.float64(1.0), targets=np.float64(0.0), groups=np.int64(0)),
+     ValueError, "estimates must be an array of samples"),
+    ("grouped_error", dict(valid=np.zeros(4, bool)), ValueError, "no valid sample .valid is False everywhere"),
+    ("grouped_error", dict(valid=np.ones(3, bool)), ValueError, r"valid has shape \(3,\)"),
+    ("grouped_error", dict(valid=np.array([0, 2, 1, 1])), ValueError, "valid must contain only True/False"),
+    ("estimator_error", dict(samples=np.zeros((1, 2))), ValueError, r"samples must have shape \[N, \*shape\] with N >= 2"),
+    ("estimator_error", dict(samples=np.float64(0.0)), ValueError, "samples must have shape"),
+    ("estimator_error", dict(target=np.zeros(3)), ValueError, "target must have shape"),
+    ("estimator_error", dict(target=np.array([np.nan, 0.0])), ValueError, "target contains NaN"),
+    ("estimator_error", dict(samples=np.ones((3, 2), bool)), TypeError, "samples must be a real-valued"),
+    ("expected_gae", dict(lam=1.5), ValueError, r"lam must lie in \[0, 1\]"),
+    ("expected_gae", dict(lam=float("nan")), ValueError, r"lam must lie in \[0, 1\]"),
+    ("expected_gae", dict(gamma=-0.5), ValueError, r"gamma must lie in \[0, 1\]"),
+    ("expected_gae", dict(gamma=None), TypeError, "gamma must be a float"),
+    ("expected_gae", dict(lam=True), TypeError, "lam must be a float"),
+    ("expected_gae", dict(values=np.zeros(3)), ValueError, r"values has shape \(3,\)"),
+    ("expected_gae", dict(values=np.full(4, np.nan)), ValueError, "values contains NaN"),
+    ("expected_gae", dict(policy=_PI[:, :1]), ValueError, r"policy has shape \(4, 1\)"),
+    ("expected_gae", dict(policy=np.full((4, 2), 0.7)), ValueError, "policy must sum to 1"),
+    ("expected_gae", dict(policy=np.ones(8) / 2), ValueError, "policy must have 2 dimensions"),
+    ("expected_gae", dict(mdp=dataclasses.make_dataclass("M", ["transitions", "rewards"])(np.zeros((4, 2, 3)), np.zeros((4, 2)))),
+     ValueError, r"mdp.transitions must be \[S, A, S\]"),
+    ("expected_gae", dict(mdp=dataclasses.make_dataclass("M", ["transitions", "rewards", "terminal"])(
+        np.array(_MDP.transitions), np.array(_MDP.rewards), np.zeros(4))), ValueError, "mdp.terminal must be a bool array"),
+    ("expected_gae", dict(mdp=tabular.two_state_mdp(), policy=np.full((2, 2), 0.5), values=np.zeros(2),
+                          gamma=1.0, lam=1.0), ValueError, "singular .γλ = 1 and the policy may never reach"),
+    ("expected_gae", dict(mdp=None), TypeError, "mdp must have the fields transitions"),
+    ("expected_gae", dict(mdp=np.zeros((4, 2, 4))), TypeError, "mdp must have the fields transitions"),
+    ("expected_gae", dict(mdp=dataclasses.make_dataclass("M", ["transitions", "rewards"])(
+        np.array(_MDP.transitions) * 0.5, np.array(_MDP.rewards))), ValueError, "mdp.transitions must sum to 1"),
+    ("advantage_error_sweep", dict(episodes=tuple(_EP)), TypeError, "episodes must have the fields"),
+    ("advantage_error_sweep", dict(values=np.zeros(5)), ValueError, r"values has shape \(5,\)"),
+    ("advantage_error_sweep", dict(advantage=np.zeros(4)), ValueError, "advantage must have 2 dimensions"),
+    ("advantage_error_sweep", dict(advantage=np.zeros((4, 1))), ValueError, "episodes.actions must hold integer indices"),
+    ("advantage_error_sweep", dict(advantage=np.zeros((2, 2)), values=np.zeros(2)), ValueError,
+     "episodes.states must hold integer indices"),
+    ("advantage_error_sweep", dict(lams=[]), ValueError, "lams must be a non-empty sequence"),
+    ("advantage_error_sweep", dict(lams=0.5), ValueError, "lams must be a non-empty sequence"),
+    ("advantage_error_sweep", dict(lams=[0.5, 1.2]), ValueError, r"lams must lie in \[0, 1\]"),
+    ("advantage_error_sweep", dict(gamma=2.0), ValueError, r"gamma must lie in \[0, 1\]"),
+    ("gradient_error_sweep", dict(mdp="mdp"), TypeError, "mdp must be a TabularMDP"),
+    ("gradient_error_sweep", dict(gradient=np.zeros((4, 3))), ValueError, r"gradient has shape \(4, 3\); the MDP needs"),
+    ("gradient_error_sweep", dict(gradient=np.zeros((3, 2)), values=np.zeros(3)), ValueError,
+     r"episodes.states must hold integer indices in \[0, 3\) to match gradient"),
+    ("gradient_error_sweep", dict(policy=np.full((4, 2), 0.3)), ValueError, "policy must sum to 1"),
+    ("gradient_error_sweep", dict(discount_steps="False"), TypeError, "discount_steps must be True or False"),
+    ("gradient_error_sweep", dict(lams=["x"]), TypeError, "lams must be a float"),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, exc, message", _ROWS, ids=[f"{r[0]}-{i}" for i, r in enumerate(_ROWS)])
+def test_bad_inputs_are_named(name, kwargs, exc, message):
+    import gaelib.bias_variance as bv
+
+    args = dict(_BASE[name])
+    args.update(kwargs)
+    with pytest.raises(exc, match=message):
+        getattr(bv, name)(**args)
+
+
+def test_every_public_function_has_bad_input_rows():
+    import gaelib.bias_variance as bv
+
+    assert {r[0] for r in _ROWS} == set(bv.__all__) - {"ErrorDecomposition"}

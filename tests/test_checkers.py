@@ -8,7 +8,7 @@ time), independently of gaelib, so that the checkers are tested against real cod
 import numpy as np
 import pytest
 
-from gaelib import checkers
+from gaelib.checkers import cases as checker_cases
 from gaelib.checkers import (
     check_discounted_cumsum,
     check_gae,
@@ -167,17 +167,19 @@ def test_unknown_bug_gets_a_location_hint():
     assert "t = [0]" in res.first_failure.hint
 
 
-def test_input_mutation_is_reported_and_inputs_are_protected():
+def test_input_mutation_fails_the_case_and_inputs_are_protected():
     good = make_gae()
 
     def student_gae(rewards, values, next_values, terminated, truncated, gamma, lam):
         out = good(rewards, values, next_values, terminated, truncated, gamma, lam)
-        rewards *= 0.0  # modifies the caller's array
+        rewards *= 0.0  # modifies the caller's array; the output itself is right
         return out
 
     res = check_gae(student_gae, verbose=False)
-    assert res.passed  # the checker kept its own copy
-    assert "modified its input(s) ['rewards']" in res.message
+    assert not res.passed and res.n_passed == 0
+    assert res.first_failure.index == 0
+    assert "modified its input(s) ['rewards']" in res.first_failure.hint
+    assert res.first_failure.inputs["rewards"].any()  # the checker kept its own copy
 
 
 def test_float32_and_torch_outputs_are_accepted():
@@ -188,16 +190,18 @@ def test_float32_and_torch_outputs_are_accepted():
 
 
 def test_cases_are_deterministic_and_seeded():
-    a = checkers._episode_cases(checkers._ref_gae, lam=True, truncation_arg=True, n_random=5, seed=3)
-    b = checkers._episode_cases(checkers._ref_gae, lam=True, truncation_arg=True, n_random=5, seed=3)
-    c = checkers._episode_cases(checkers._ref_gae, lam=True, truncation_arg=True, n_random=5, seed=4)
+    def cases(seed):
+        return checker_cases.episode_cases(checker_cases.reference_gae, lam=True, truncation_arg=True,
+                                           n_random=5, seed=seed)
+    a, b, c = cases(3), cases(3), cases(4)
     assert all(np.array_equal(x.expected, y.expected) for x, y in zip(a, b))
     assert not all(np.array_equal(x.expected, y.expected) for x, y in zip(a[-5:], c[-5:]))
 
 
 def test_edge_cases_cover_the_brief():
     descs = [c.description for c in
-             checkers._episode_cases(checkers._ref_gae, lam=True, truncation_arg=True, n_random=0, seed=0)]
+             checker_cases.episode_cases(checker_cases.reference_gae, lam=True, truncation_arg=True,
+                                         n_random=0, seed=0)]
     text = " | ".join(descs)
     for needle in ["T = 1", "termination at the first step", "termination at the last step",
                    "truncation in the middle", "gamma = 0", "lam = 0", "lam = 1", "batch shape (3,)",
@@ -384,3 +388,174 @@ def test_printed_feedback_shows_inputs_expected_and_got(capsys):
     out = capsys.readouterr().out
     for word in ["case:", "rewards", "next_values", "truncated", "expected", "got", "hint:"]:
         assert word in out
+
+
+# --------------------------------------------------------------------------- untrusted student code
+
+
+def test_infinite_loop_times_out_and_stops_the_run():
+    def student_gae(rewards, values, next_values, terminated, truncated, gamma, lam):
+        while True:
+            pass
+
+    res = check_gae(student_gae, verbose=False, time_limit=0.2)
+    assert not res.passed and res.timed_out and res.n_passed == 0
+    assert res.first_failure.index == 0
+    assert res.first_failure.error.startswith("TimeLimitExceeded")
+    assert "not run" in res.message
+
+
+def test_a_function_that_swallows_the_first_timeout_still_stops():
+    import time
+
+    def student_gae(*args):
+        try:
+            time.sleep(60)
+        except BaseException:  # noqa: BLE001 - what a student might write
+            pass
+        while True:
+            pass
+
+    res = check_gae(student_gae, verbose=False, time_limit=0.1)
+    assert res.timed_out and "TimeLimitExceeded" in res.first_failure.error
+
+
+def test_time_limit_outside_the_main_thread():
+    import threading
+
+    good = make_gae()
+    calls = [0]
+
+    def student_gae(*args):
+        calls[0] += 1
+        if calls[0] == 3:
+            while True:
+                pass
+        return good(*args)
+
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(res=check_gae(student_gae, verbose=False,
+                                                                     time_limit=0.2)))
+    worker.start()
+    worker.join(30)
+    res = box["res"]
+    assert res.timed_out and res.first_failure.index == 2 and res.n_passed == 2
+
+
+def test_slow_but_finite_code_passes_under_the_limit():
+    good = make_gae()
+    res = check_gae(lambda *a: good(*a), verbose=False, time_limit=5.0)
+    assert res.passed and not res.timed_out
+
+
+@pytest.mark.parametrize("exc, words", [
+    (SystemExit(3), "called sys.exit()"),
+    (KeyboardInterrupt(), "interrupted"),
+])
+def test_exit_and_interrupt_become_feedback(exc, words):
+    def student_gae(*args):
+        raise exc
+
+    res = check_gae(student_gae, verbose=False)
+    assert not res.passed and words in res.first_failure.error
+    assert type(exc).__name__ in res.message
+
+
+def test_exit_on_some_cases_only_fails_those():
+    good = make_gae()
+
+    def student_gae(rewards, *args):
+        if rewards.ndim > 1:
+            import sys
+            sys.exit(0)
+        return good(rewards, *args)
+
+    res = check_gae(student_gae, verbose=False)
+    assert 0 < res.n_passed < res.n_cases
+    assert "SystemExit" in res.first_failure.error and "batch shape" in res.first_failure.description
+
+
+def test_complex_output_fails():
+    good = make_gae()
+    res = check_gae(lambda *a: good(*a).astype(complex), verbose=False)
+    assert not res.passed and "complex" in res.first_failure.hint
+    res = check_gae(lambda *a: good(*a) + 1e-3j, verbose=False)
+    assert not res.passed
+
+
+def test_bfloat16_tensor_output_is_graded_not_crashed():
+    torch = pytest.importorskip("torch")
+    good = make_gae()
+    res = check_gae(lambda *a: torch.as_tensor(good(*a)).to(torch.bfloat16), verbose=False)
+    assert not res.passed
+    assert "bfloat16" in res.first_failure.hint
+    # a wrong bfloat16 output gets the hint of its bug, not the one about precision
+    res = check_discounted_cumsum(lambda x, d, done: torch.as_tensor(np.cumsum(x, axis=0)).to(torch.bfloat16),
+                                  verbose=False)
+    assert "np.cumsum sums the past" in res.first_failure.hint
+
+
+def test_odd_return_values_are_feedback():
+    good = make_gae()
+    for fn in [lambda *a: "advantages", lambda *a: {"adv": 1}, lambda *a: [[1.0], [2.0, 3.0]],
+               lambda *a: object(), lambda *a: float("nan") * good(*a)]:
+        res = check_gae(fn, verbose=False)
+        assert not res.passed and res.first_failure.hint
+
+
+def test_collect_needs_only_inputs_and_grade_compares_later():
+    from gaelib.checkers import engine
+    from gaelib.checkers.checks import build
+
+    cases, variants, options = build("check_gae", n_random=3)
+    outcomes = engine.collect(make_gae("trunc_as_term"), [c.inputs for c in cases], time_limit=1.0)
+    assert len(outcomes) == len(cases) and all(o.status == "ok" for o in outcomes)
+    res = engine.grade("check_gae", "student_gae", cases, outcomes, variants, **options)
+    assert "truncation treated as termination" in res.first_failure.hint
+
+
+def test_time_limit_works_in_a_jupyter_kernel(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from gaelib.checkers import check_td_residuals\n"
+        "def student(*args):\n    while True:\n        pass\n"
+        "res = check_td_residuals(student, time_limit=0.3)\n"
+        "assert res.timed_out")]
+    nbclient.NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    assert "TimeLimitExceeded" in nb.cells[0].outputs[0]["text"]
+
+
+# --------------------------------------------------------------------------- bad arguments
+
+ALL_CHECKERS = [check_td_residuals, check_gae, check_lambda_returns, check_discounted_cumsum,
+                check_token_level_gae]
+
+
+@pytest.mark.parametrize("checker", ALL_CHECKERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("kwargs, exc, argname", [
+    ({"student_fn": None}, TypeError, "student_fn"),
+    ({"student_fn": np.zeros(3)}, TypeError, "student_fn"),
+    ({"n_random": -1}, ValueError, "n_random"),
+    ({"n_random": 2.5}, TypeError, "n_random"),
+    ({"n_random": True}, TypeError, "n_random"),
+    ({"seed": -3}, ValueError, "seed"),
+    ({"seed": "0"}, TypeError, "seed"),
+    ({"time_limit": 0}, ValueError, "time_limit"),
+    ({"time_limit": -1.0}, ValueError, "time_limit"),
+    ({"time_limit": float("nan")}, ValueError, "time_limit"),
+    ({"time_limit": float("inf")}, ValueError, "time_limit"),
+    ({"time_limit": "5"}, TypeError, "time_limit"),
+    ({"verbose": "yes"}, TypeError, "verbose"),
+])
+def test_bad_arguments_name_the_argument(checker, kwargs, exc, argname):
+    kwargs = {"student_fn": lambda *a: None, **kwargs}
+    fn = kwargs.pop("student_fn")
+    with pytest.raises(exc, match=argname):
+        checker(fn, **kwargs)
+
+
+def test_bad_interior_masks_flag():
+    with pytest.raises(TypeError, match="interior_masks"):
+        check_token_level_gae(lambda *a: None, interior_masks="no")

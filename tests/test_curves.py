@@ -47,14 +47,45 @@ def test_mean_and_spread():
     np.testing.assert_allclose(hi, [2.0, 6.0])
 
 
-def test_bad_inputs():
-    with pytest.raises(ValueError, match="total_steps and points must be >= 1"):
-        step_grid(0, 3)
-    with pytest.raises(ValueError, match=r"episode_steps has shape \(2,\) but episode_returns has shape \(3,\)"):
-        step_curve([1, 2], [1.0, 2.0, 3.0], [2])
-    with pytest.raises(ValueError, match="non-decreasing"):
-        step_curve([2, 1], [1.0, 2.0], [2])
-    with pytest.raises(ValueError, match="window must be >= 1"):
-        step_curve([1], [1.0], [2], window=0)
-    with pytest.raises(ValueError, match="curve is empty"):
-        summarize_curve([])
+_CURVE = dict(episode_steps=[10, 20], episode_returns=[1.0, 2.0], grid=[15, 25])
+_ROWS = [
+    (step_grid, dict(total_steps=0, points=3), ValueError, "total_steps must be a positive integer"),
+    (step_grid, dict(total_steps=10.5, points=3), ValueError, "total_steps must be a positive integer"),
+    (step_grid, dict(total_steps=100, points=0), ValueError, "points must be a positive integer"),
+    (step_grid, dict(total_steps=100, points="4"), ValueError, "points must be a positive integer"),
+    (step_grid, dict(total_steps=3, points=20), ValueError, "points must be <= total_steps = 3"),
+    (step_curve, dict(episode_returns=[1.0, 2.0, 3.0]), ValueError,
+     r"episode_steps has shape \(2,\) but episode_returns has shape \(3,\)"),
+    (step_curve, dict(episode_steps=[20, 10]), ValueError, "episode_steps must be non-decreasing"),
+    (step_curve, dict(episode_steps=[10.5, 20]), ValueError, "episode_steps must hold whole numbers"),
+    (step_curve, dict(episode_steps=[np.nan, 20]), ValueError, "episode_steps contains NaN"),
+    (step_curve, dict(episode_steps=[[10, 20]]), ValueError, "episode_steps must have 1 dimensions"),
+    (step_curve, dict(episode_returns=[1.0, np.nan]), ValueError, "episode_returns contains NaN"),
+    (step_curve, dict(episode_returns=["a", "b"]), TypeError, "episode_returns must be a real-valued"),
+    (step_curve, dict(grid=[15.5]), ValueError, "grid must hold whole numbers"),
+    (step_curve, dict(grid=[[15, 25]]), ValueError, "grid must have 1 dimensions"),
+    (step_curve, dict(window=0), ValueError, "window must be a positive integer"),
+    (step_curve, dict(window=2.5), ValueError, "window must be a positive integer"),
+    (summarize_curve, dict(curve=[]), ValueError, "curve is empty"),
+    (summarize_curve, dict(curve=[[1.0, 2.0], [3.0, 4.0]]), ValueError, "curve must have 1 dimensions"),
+    (summarize_curve, dict(curve=[1.0, np.inf]), ValueError, "curve contains infinite values"),
+    (summarize_curve, dict(curve=["x"]), TypeError, "curve must be a real-valued"),
+    (mean_and_spread, dict(curves=np.zeros((3, 4)), axis=2), ValueError, r"axis must be an integer in \[-2, 2\)"),
+    (mean_and_spread, dict(curves=np.zeros((3, 4)), axis=0.5), ValueError, "axis must be an integer"),
+    (mean_and_spread, dict(curves=np.zeros((0, 4))), ValueError, "curves has no runs along axis 0"),
+    (mean_and_spread, dict(curves=[["a"]]), TypeError, "curves must be a real-valued"),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs, exc, message", _ROWS)
+def test_bad_inputs_are_named(fn, kwargs, exc, message):
+    args = dict(_CURVE) if fn is step_curve else {}
+    args.update(kwargs)
+    with pytest.raises(exc, match=message):
+        fn(**args)
+
+
+def test_nan_curves_are_undefined_points_not_errors():
+    assert np.isnan(summarize_curve([np.nan, np.nan])).all()
+    mean, low, high = mean_and_spread([[np.nan, 1.0], [2.0, 3.0]])
+    assert np.isnan(mean[0]) and mean[1] == 2.0

@@ -65,17 +65,61 @@ def test_make_actor_critic_picks_the_head():
     assert isinstance(make_actor_critic(env.observation_space, env.action_space), GaussianActorCritic)
 
 
-def test_bad_inputs():
-    with pytest.raises(ValueError, match="sizes"):
-        mlp((4,))
-    with pytest.raises(ValueError, match="activation"):
-        mlp((4, 2), activation="sigmoid")
-    with pytest.raises(ValueError, match="n_actions"):
-        DiscreteActorCritic(4, 1)
-    with pytest.raises(TypeError, match="action_space"):
-        make_actor_critic(gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiDiscrete([2, 2]))
-    with pytest.raises(TypeError, match="observation_space"):
-        make_actor_critic(gym.spaces.Discrete(3), gym.spaces.Discrete(2))
+_D = DiscreteActorCritic(3, 2, hidden=(4,))
+_G = GaussianActorCritic(3, 2, hidden=(4,))
+_OBS = torch.zeros(5, 3)
+_BOX = gym.spaces.Box(-1, 1, (3,))
+
+_ROWS = [
+    (lambda: mlp((4,)), ValueError, "sizes must be a sequence of at least two"),
+    (lambda: mlp(4), ValueError, "sizes must be a sequence"),
+    (lambda: mlp("42"), ValueError, "sizes must be a sequence"),
+    (lambda: mlp((4, 0)), ValueError, r"sizes\[1\] must be a positive integer"),
+    (lambda: mlp((4, 2.5)), ValueError, r"sizes\[1\] must be a positive integer"),
+    (lambda: mlp((4, 2), activation="sigmoid"), ValueError, "activation must be one of"),
+    (lambda: mlp((4, 2), out_gain=float("nan")), ValueError, "out_gain must be a finite number"),
+    (lambda: mlp((4, 2), out_gain="1"), ValueError, "out_gain must be a finite number"),
+    (lambda: DiscreteActorCritic(4, 1), ValueError, "n_actions must be an integer >= 2"),
+    (lambda: DiscreteActorCritic(4, 2.0), ValueError, "n_actions must be an integer >= 2"),
+    (lambda: DiscreteActorCritic(0, 2), ValueError, "obs_dim must be a positive integer"),
+    (lambda: DiscreteActorCritic(4.5, 2), ValueError, "obs_dim must be a positive integer"),
+    (lambda: DiscreteActorCritic(4, 2, hidden=(64, 0)), ValueError, r"hidden\[1\] must be a positive integer"),
+    (lambda: DiscreteActorCritic(4, 2, hidden=64), ValueError, "hidden must be a sequence"),
+    (lambda: DiscreteActorCritic(4, 2, activation="gelu"), ValueError, "activation must be one of"),
+    (lambda: GaussianActorCritic(4, 0), ValueError, "action_dim must be a positive integer"),
+    (lambda: GaussianActorCritic(4, 2, log_std_init=float("inf")), ValueError, "log_std_init must be a finite"),
+    (lambda: GaussianActorCritic(4, 2, log_std_init=None), ValueError, "log_std_init must be a finite"),
+    (lambda: _D.act(torch.zeros(5, 4)), ValueError, r"obs has shape \(5, 4\), 4 features per row; this network takes obs_dim = 3"),
+    (lambda: _D.value(torch.tensor(1.0)), ValueError, "obs must have a batch axis"),
+    (lambda: _D.mode(np.zeros((5, 3), np.float32)), TypeError, "obs must be a torch.Tensor"),
+    (lambda: _G.act(torch.zeros(5)), ValueError, r"obs has shape \(5,\), 1 features per row"),
+    (lambda: _D.evaluate(_OBS, torch.zeros(5, 1, dtype=torch.int64)), ValueError, r"action must be \[B\] = \[5\]"),
+    (lambda: _D.evaluate(_OBS, torch.zeros(4, dtype=torch.int64)), ValueError, r"action must be \[B\] = \[5\]"),
+    (lambda: _D.evaluate(_OBS, [0] * 5), ValueError, "action must be"),
+    (lambda: _G.evaluate(_OBS, torch.zeros(5, 1)), ValueError, r"action must have shape \[B, action_dim\] = \(5, 2\)"),
+    (lambda: _G.evaluate(_OBS, torch.zeros(5)), ValueError, r"action must have shape \[B, action_dim\]"),
+    (lambda: _G.evaluate(torch.zeros(2, 3), torch.zeros(2, 2, 2)), ValueError, "action must have shape"),
+    (lambda: make_actor_critic(_BOX, gym.spaces.MultiDiscrete([2, 2])), TypeError, "action_space must be Discrete or a 1-D Box"),
+    (lambda: make_actor_critic(_BOX, gym.spaces.Box(-1, 1, (2, 2))), TypeError, "action_space must be Discrete or a 1-D Box"),
+    (lambda: make_actor_critic(gym.spaces.Discrete(3), gym.spaces.Discrete(2)), TypeError, "observation_space must be"),
+    (lambda: make_actor_critic(gym.spaces.Box(-1, 1, (0,)), gym.spaces.Discrete(2)), ValueError, "observation_space has no elements"),
+    (lambda: make_actor_critic(_BOX, gym.spaces.Discrete(1)), ValueError, "n_actions must be an integer >= 2"),
+    (lambda: make_actor_critic(_BOX, gym.spaces.Discrete(2), hidden=(8, -1)), ValueError, r"hidden\[1\] must be"),
+]
+
+
+@pytest.mark.parametrize("call, exc, message", _ROWS)
+def test_bad_inputs_are_named(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+def test_scalar_and_float64_observations():
+    # a scalar Box observation arrives as [B]; it is one feature per row
+    net = make_actor_critic(gym.spaces.Box(-1, 1, ()), gym.spaces.Discrete(2))
+    action, logp, value = net.act(torch.zeros(7))
+    assert action.shape == logp.shape == value.shape == (7,)
+    np.testing.assert_allclose(net.value(torch.zeros(7, dtype=torch.float64)).detach(), value.detach())
 
 
 def test_discrete_sampling_frequencies_match_the_probabilities():

@@ -1,6 +1,7 @@
 """Tests of PPO: losses by hand, the update on fixed tensors, a tiny training run."""
 
 import copy
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -8,68 +9,22 @@ import numpy as np
 import pytest
 import torch
 
+from gaelib.losses import clipped_surrogate_loss, value_loss
 from gaelib.networks import DiscreteActorCritic, GaussianActorCritic
 from gaelib.ppo import (
     PPOConfig,
     PPOHistory,
-    approx_kl,
-    clip_fraction,
-    clipped_surrogate_loss,
     evaluate_policy,
     explained_variance,
     normalize_advantages,
     ppo_update,
     solve_point,
     train_ppo,
-    value_loss,
 )
+from gaelib.ppo.train import scheduled
 from gaelib.rollout import RolloutCollector, make_vector_env, rollout_advantages
 
 torch.set_num_threads(1)  # as in `make test`: tiny networks, one thread is faster and repeatable
-# --------------------------------------------------------------------------- losses by hand
-
-# ratios 1.5, 0.5, 1.0, 1.1, 0.5 with clip 0.2 and advantages 1, 1, -2, -1, -1:
-#   min(1.5, 1.2) = 1.2 (clipped);  min(0.5, 0.8) = 0.5;  -2;  min(-1.1, -1.1) = -1.1;
-#   min(-0.5, -0.8) = -0.8 (clipped)  ->  loss = -(1.2 + 0.5 - 2 - 1.1 - 0.8) / 5 = 0.44
-RATIOS = torch.tensor([1.5, 0.5, 1.0, 1.1, 0.5], dtype=torch.float64)
-ADV = torch.tensor([1.0, 1.0, -2.0, -1.0, -1.0], dtype=torch.float64)
-OLD = torch.tensor([-0.3, -1.2, -0.7, -2.0, -0.1], dtype=torch.float64)
-
-
-def test_clipped_surrogate_by_hand():
-    logp = (OLD + torch.log(RATIOS)).requires_grad_()
-    loss = clipped_surrogate_loss(logp, OLD, ADV, 0.2)
-    assert loss.item() == pytest.approx(0.44)
-    loss.backward()
-    # d/dlogp of -(rho * A)/B = -rho * A / B where the unclipped term is the minimum, 0 where clipped
-    want = -RATIOS * ADV / 5
-    want[[0, 4]] = 0.0
-    np.testing.assert_allclose(logp.grad, want, atol=1e-12)
-
-
-def test_clipped_surrogate_at_ratio_one_is_the_policy_gradient():
-    logp = OLD.clone().requires_grad_()
-    loss = clipped_surrogate_loss(logp, OLD, ADV, 0.2)
-    assert loss.item() == pytest.approx(-ADV.mean().item())
-    loss.backward()
-    np.testing.assert_allclose(logp.grad, -ADV / 5)
-
-
-def test_value_loss_plain_and_clipped_by_hand():
-    v = torch.tensor([1.0, 2.0, 3.0])
-    ret = torch.tensor([0.0, 2.0, 5.0])
-    old = torch.tensor([1.5, 2.0, 2.0])
-    assert value_loss(v, ret).item() == pytest.approx((1 + 0 + 4) / 3)
-    # clip 0.2: clipped predictions 1.3, 2.0, 2.2 -> squared errors 1.69, 0, 7.84; max with 1, 0, 4
-    assert value_loss(v, ret, old_values=old, clip_range=0.2).item() == pytest.approx((1.69 + 0 + 7.84) / 3)
-
-
-def test_kl_and_clip_fraction_by_hand():
-    logp = OLD + torch.log(RATIOS)
-    want = np.mean([(r - 1) - math.log(r) for r in RATIOS.tolist()])
-    assert approx_kl(logp, OLD).item() == pytest.approx(want)
-    assert approx_kl(OLD, OLD).item() == 0.0
-    assert clip_fraction(logp, OLD, 0.2).item() == pytest.approx(3 / 5)  # 1.5, 0.5 and 0.5
 
 
 def test_explained_variance_and_normalisation():
@@ -82,13 +37,12 @@ def test_explained_variance_and_normalisation():
     assert a.mean().item() == pytest.approx(0.0, abs=1e-6) and a.std().item() == pytest.approx(1.0, rel=1e-6)
 
 
-def test_loss_bad_inputs():
-    with pytest.raises(ValueError, match="values has shape"):
-        value_loss(torch.zeros(3, 1), torch.zeros(3))  # the seed listing's (T, 1) vs (T,) bug
-    with pytest.raises(ValueError, match="old_values"):
-        value_loss(torch.zeros(3), torch.zeros(3), clip_range=0.2)
-    with pytest.raises(ValueError, match="predictions"):
-        explained_variance(np.zeros(3), np.zeros(4))
+def test_schedule_by_hand():
+    assert scheduled(1e-3, 0.0, 0, 100) == 1e-3
+    assert scheduled(1e-3, 0.0, 50, 100) == pytest.approx(5e-4)
+    assert scheduled(1e-3, 0.0, 150, 100) == 0.0
+    assert scheduled(1e-3, 1e-4, 50, 100) == pytest.approx(5.5e-4)  # halfway between 1e-3 and the floor
+    assert scheduled(1e-3, 1e-4, 10_000, 100) == pytest.approx(1e-4)  # the floor, forever after
 
 
 # --------------------------------------------------------------------------- the update on fixed tensors
@@ -115,7 +69,7 @@ def test_one_full_batch_step_equals_adam_on_the_loss():
     twin = copy.deepcopy(model)
     # by hand: one Adam step on L_clip + 0.5 * L_V over the whole batch (ratio 1: the policy gradient)
     logp, _, v = twin.evaluate(batch["obs"], batch["actions"])
-    loss = clipped_surrogate_loss(logp, batch["log_probs"], batch["advantages"], 0.2) \
+    loss = clipped_surrogate_loss(logp, batch["log_probs"], batch["advantages"], clip_range=0.2) \
         + 0.5 * value_loss(v, batch["returns"])
     opt_twin = torch.optim.Adam(twin.parameters(), lr=1e-2, eps=1e-5)
     loss.backward()
@@ -141,7 +95,8 @@ def test_update_reduces_the_loss_and_moves_the_policy_a_little():
                        clip_range=0.2, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         logp, _, v = model.evaluate(batch["obs"], batch["actions"])
-    assert clipped_surrogate_loss(logp, batch["log_probs"], batch["advantages"], 0.2) < before["policy_loss"]
+    assert clipped_surrogate_loss(logp, batch["log_probs"], batch["advantages"], clip_range=0.2) \
+        < before["policy_loss"]
     assert value_loss(v, batch["returns"]) < before["value_loss"]
     assert 0.0 < stats["approx_kl"] < 0.1 and 0.0 <= stats["clipfrac"] <= 1.0
 
@@ -187,15 +142,37 @@ def test_ratio_is_one_on_the_first_minibatch(env_id, cls):
 # --------------------------------------------------------------------------- configuration
 
 
-def test_config_validation_names_the_field():
+BAD_CONFIGS = [
+    ({"num_envs": 0}, "num_envs"), ({"num_envs": 2.0}, "num_envs"), ({"num_envs": True}, "num_envs"),
+    ({"total_steps": -1}, "total_steps"), ({"num_steps": 0}, "num_steps"), ({"num_epochs": 0}, "num_epochs"),
+    ({"minibatch_size": 2.5}, "minibatch_size"), ({"gamma": 1.5}, "gamma"), ({"gamma": float("nan")}, "gamma"),
+    ({"lam": -0.1}, "lam"), ({"learning_rate": 0}, "learning_rate"), ({"learning_rate": float("inf")}, "learning_rate"),
+    ({"clip_range": 0.0}, "clip_range"), ({"adam_eps": -1e-5}, "adam_eps"), ({"clip_range_vf": 0.0}, "clip_range_vf"),
+    ({"max_grad_norm": -1.0}, "max_grad_norm"), ({"target_kl": 0.0}, "target_kl"), ({"ent_coef": -1.0}, "ent_coef"),
+    ({"vf_coef": float("nan")}, "vf_coef"), ({"anneal_steps": 0}, "anneal_steps"), ({"anneal_steps": 1.5}, "anneal_steps"),
+    ({"min_learning_rate": -1e-4}, "min_learning_rate"), ({"min_learning_rate": 1.0}, "min_learning_rate"),
+    ({"pause_return": float("nan")}, "pause_return"), ({"pause_window": 0}, "pause_window"),
+    ({"hidden_sizes": (64, 0)}, "hidden_sizes"), ({"hidden_sizes": [64, 64]}, "hidden_sizes"),
+    ({"activation": "gelu"}, "activation"), ({"anneal_lr": "yes"}, "anneal_lr"),
+    ({"normalize_advantages": 1}, "normalize_advantages"), ({"fused_adam": "yes"}, "fused_adam"),
+]
+
+
+@pytest.mark.parametrize("kwargs,name", BAD_CONFIGS, ids=[f"{n}-{i}" for i, (_, n) in enumerate(BAD_CONFIGS)])
+def test_config_validation_names_the_field(kwargs, name):
+    with pytest.raises(ValueError, match=f"PPOConfig.{name}"):
+        PPOConfig(**kwargs)
+
+
+def test_config_is_frozen_and_train_checks_its_arguments():
     assert PPOConfig(num_envs=4, num_steps=32).batch_size == 128
-    for kw, name in [({"num_envs": 0}, "num_envs"), ({"gamma": 1.5}, "gamma"), ({"lam": -0.1}, "lam"),
-                     ({"learning_rate": 0}, "learning_rate"), ({"clip_range_vf": 0.0}, "clip_range_vf"),
-                     ({"minibatch_size": 2.5}, "minibatch_size"), ({"ent_coef": -1.0}, "ent_coef")]:
-        with pytest.raises(ValueError, match=name):
-            PPOConfig(**kw)
-    with pytest.raises(TypeError, match="PPOConfig"):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PPOConfig().gamma = 0.5
+    with pytest.raises(TypeError, match="config"):
         train_ppo("CartPole-v1", {"num_envs": 1})
+    for seed in (None, 1.0, "0", True):
+        with pytest.raises(TypeError, match="seed"):
+            train_ppo("CartPole-v1", PPOConfig(total_steps=8, num_envs=1, num_steps=8), seed=seed)
 
 
 def test_solve_point_by_hand():
@@ -262,24 +239,104 @@ def test_no_updates_once_the_learning_rate_has_reached_zero():
     assert h.episode_steps[-1] > 512  # episodes are still collected and recorded
 
 
-def test_training_optimizer_and_clipping_equal_torchs():
-    from gaelib.ppo import _Adam, _clip_grad_norm
+def test_a_floor_keeps_learning_and_pause_return_pauses_while_the_policy_performs():
+    cfg = PPOConfig(total_steps=1024, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128,
+                    learning_rate=1e-3, anneal_steps=512, min_learning_rate=1e-4)
+    _, h = train_ppo("CartPole-v1", cfg, seed=0, progress=False)
+    np.testing.assert_allclose(h.learning_rate, [1e-3, 5.5e-4, 1e-4, 1e-4])
+    assert np.isfinite(h.policy_loss).all()  # still learning after anneal_steps
+    # a threshold every episode meets: no update once pause_window episodes have finished
+    _, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, pause_return=0.0, pause_window=3), seed=0,
+                     progress=False)
+    paused = [i for i, s in enumerate(h.update_steps) if sum(e <= s + 256 for e in h.episode_steps) >= 3]
+    assert paused and all(np.isnan(h.policy_loss[i]) and h.learning_rate[i] == 0 for i in paused)
+    assert all(np.isfinite(h.policy_loss[i]) for i in range(len(h.update_steps)) if i not in paused)
 
+
+# --------------------------------------------------------------------------- edge cases that used to be silent
+
+
+class _ShiftedCartPole(gym.Wrapper):
+    """CartPole with actions Discrete(2, start=5): 5 pushes left, 6 pushes right; others raise."""
+
+    def __init__(self):
+        super().__init__(gym.make("CartPole-v1"))
+        self.action_space = gym.spaces.Discrete(2, start=5)
+
+    def step(self, action):
+        assert self.action_space.contains(action), f"action {action} outside {self.action_space}"
+        return self.env.step(int(action) - 5)
+
+
+def test_discrete_actions_with_a_start():
+    cfg = PPOConfig(total_steps=512, num_envs=2, num_steps=64, num_epochs=1, minibatch_size=64)
+    model, h = train_ppo(_ShiftedCartPole, cfg, seed=0, progress=False)  # raises if an action is outside
+    assert len(h.episode_returns) > 0
+    r = evaluate_policy(model, _ShiftedCartPole, n_episodes=2)
+    assert r.shape == (2,) and (r > 0).all()
+
+
+class _Endless(gym.Env):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 1.0, False, False, {}
+
+
+class _ScalarObs(_Endless):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (), np.float32)
+
+
+class _NaNObs(_Endless):
+    def step(self, action):
+        return np.array([np.nan, 0.0], np.float32), 1.0, False, False, {}
+
+
+def test_evaluation_caps_an_endless_episode():
+    r = evaluate_policy(DiscreteActorCritic(2, 2), _Endless, n_episodes=2, max_episode_steps=50)
+    np.testing.assert_array_equal(r, [50.0, 50.0])
+    for kwargs, name in [({"max_episode_steps": 0}, "max_episode_steps"), ({"n_episodes": 0}, "n_episodes"),
+                         ({"n_episodes": 2.0}, "n_episodes")]:
+        with pytest.raises(ValueError, match=name):
+            evaluate_policy(DiscreteActorCritic(2, 2), _Endless, **kwargs)
+    with pytest.raises(TypeError, match="seed"):
+        evaluate_policy(DiscreteActorCritic(2, 2), _Endless, seed=None)
+
+
+def test_nan_observations_and_scalar_observations_are_named():
+    cfg = PPOConfig(total_steps=16, num_envs=1, num_steps=16, num_epochs=1, minibatch_size=16)
+    with pytest.raises(ValueError, match="NaN or infinite observation"):
+        train_ppo(_NaNObs, cfg, progress=False)
+    with pytest.raises(ValueError, match="scalar observations"):
+        train_ppo(_ScalarObs, cfg, progress=False)
+
+
+def test_collector_refuses_a_single_env():
+    with pytest.raises(TypeError, match="envs must be a gymnasium.vector.VectorEnv"):
+        RolloutCollector(gym.make("CartPole-v1"), DiscreteActorCritic(4, 2))
+
+
+def test_solve_point_and_explained_variance_bad_inputs():
+    with pytest.raises(ValueError, match="window"):
+        solve_point(PPOHistory(), threshold=1.0, window=0)
+    with pytest.raises(ValueError, match="predictions"):
+        explained_variance(np.zeros(3), np.zeros(4))
+
+
+def test_fused_adam_is_adam():
+    """The opt-in fused kernel takes the same steps as the default Adam (to float32 rounding)."""
     torch.manual_seed(0)
     a = DiscreteActorCritic(4, 2, hidden=(8, 8))
     b = copy.deepcopy(a)
-    opt_a = _Adam(a.parameters(), lr=1e-2, eps=1e-5)
-    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, eps=1e-5)
-    x = torch.randn(16, 4)
-    for step in range(4):
-        opt_a.param_groups[0]["lr"] = opt_b.param_groups[0]["lr"] = 1e-2 / (step + 1)  # annealing
-        for model, opt in ((a, opt_a), (b, opt_b)):
-            opt.zero_grad()
-            (model.value(x).pow(2).mean() + 10 * model._log_probs(x)[:, 0].sum()).backward()
-        _clip_grad_norm(list(a.parameters()), 0.5)
-        norm = torch.nn.utils.clip_grad_norm_(list(b.parameters()), 0.5)
-        assert norm > 0.5  # the clip is active
-        opt_a.step()
-        opt_b.step()
+    batch = with_old(a, fixed_batch())
+    cfg = PPOConfig(num_epochs=3, minibatch_size=16, learning_rate=1e-2)
+    for model, fused in ((a, None), (b, True)):
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2, eps=1e-5, fused=fused)
+        ppo_update(model, opt, batch, cfg, clip_range=0.2, generator=torch.Generator().manual_seed(0))
     for p, q in zip(a.parameters(), b.parameters()):
-        np.testing.assert_allclose(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)

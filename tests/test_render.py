@@ -88,25 +88,77 @@ def test_model_policy_wraps_discrete_and_gaussian_networks():
     assert sampled.shape == (1,) and not np.allclose(sampled, a)
 
 
-def test_bad_inputs_raise_with_the_argument_named():
-    with pytest.raises(ValueError, match="n_frames must be a positive integer"):
-        rollout_frames("CartPole-v1", always(0), n_frames=0)
-    with pytest.raises(ValueError, match="every must be a positive integer"):
-        rollout_frames("CartPole-v1", always(0), every=1.5)
-    with pytest.raises(ValueError, match="shrink must be a positive integer"):
-        frame_strip("CartPole-v1", always(0), shrink=0)
-    with pytest.raises(ValueError, match="gap must be a non-negative integer"):
-        frame_strip("CartPole-v1", always(0), gap=-1)
-    with pytest.raises(ValueError, match="render_mode='rgb_array'"):
-        rollout_frames(lambda: gym.make("CartPole-v1"), always(0))
-    with pytest.raises(TypeError, match="env must be an environment id"):
-        rollout_frames(42, always(0))
-    with pytest.raises(ValueError, match="one shape"):
-        strip_of([np.zeros((2, 3, 3), np.uint8), np.zeros((2, 4, 3), np.uint8)])
-    with pytest.raises(ValueError, match="gap_value must lie in"):
-        strip_of([np.zeros((2, 3, 3), np.uint8)], gap_value=300)
-    with pytest.raises(ValueError, match="frames is empty"):
-        strip_of([])
+_F = np.zeros((2, 3, 3), np.uint8)
+_ROWS = [
+    (lambda: rollout_frames("CartPole-v1", always(0), n_frames=0), ValueError, "n_frames must be a positive integer"),
+    (lambda: rollout_frames("CartPole-v1", always(0), n_frames=True), ValueError, "n_frames must be a positive integer"),
+    (lambda: rollout_frames("CartPole-v1", always(0), every=1.5), ValueError, "every must be a positive integer"),
+    (lambda: rollout_frames("CartPole-v1", always(0), seed=-1), ValueError, "seed must be an integer >= 0"),
+    (lambda: rollout_frames("CartPole-v1", always(0), seed=None), ValueError, "seed must be an integer >= 0"),
+    (lambda: rollout_frames("CartPole-v1", 0), TypeError, "policy_fn must be a function"),
+    (lambda: rollout_frames(lambda: gym.make("CartPole-v1"), always(0)), ValueError, "env must be made with render_mode='rgb_array'"),
+    (lambda: rollout_frames(42, always(0)), TypeError, "env must be an environment id"),
+    (lambda: frame_strip("CartPole-v1", always(0), shrink=0), ValueError, "shrink must be a positive integer"),
+    (lambda: frame_strip("CartPole-v1", always(0), gap=-1), ValueError, "gap must be an integer >= 0"),
+    (lambda: frame_strip("CartPole-v1", always(0), gap=2.0), ValueError, "gap must be an integer >= 0"),
+    (lambda: frame_strip("CartPole-v1", always(0), gap_value=-1), ValueError, "gap_value must be an integer >= 0"),
+    (lambda: frame_strip("CartPole-v1", always(0), n_frames=-2), ValueError, "n_frames must be a positive integer"),
+    (lambda: strip_of([_F, np.zeros((2, 4, 3), np.uint8)]), ValueError, "frames must all have one shape"),
+    (lambda: strip_of([np.zeros((2, 3), np.uint8)]), ValueError, "frames must all have one shape"),
+    (lambda: strip_of([_F], gap_value=300), ValueError, r"gap_value must lie in \[0, 255\]"),
+    (lambda: strip_of([_F], gap_value="white"), ValueError, "gap_value must be an integer"),
+    (lambda: strip_of([]), ValueError, "frames is empty"),
+    (lambda: strip_of([_F.astype(np.float32) / 255]), TypeError, "frames must be uint8 images"),
+    (lambda: strip_of("frames"), TypeError, "frames must be a list of"),
+    (lambda: strip_of([[0, 1]]), TypeError, "frames must be a list of"),
+    (lambda: strip_of([_F], shrink=0), ValueError, "shrink must be a positive integer"),
+    (lambda: model_policy(object()), TypeError, r"model must have the method mode\(\.\.\.\)"),
+    (lambda: model_policy(make_actor_critic(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(2)), deterministic="no"),
+     TypeError, "deterministic must be True or False"),
+]
+
+
+@pytest.mark.parametrize("call, exc, message", _ROWS)
+def test_bad_inputs_are_named(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+class ShiftedActionsEnv(gym.Env):
+    """Discrete(2, start=3) actions; draws a blank frame; ends after 3 steps."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2, start=3)
+
+    def __init__(self, render_mode="rgb_array"):
+        self.render_mode = render_mode
+        self.received = []
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.received = []
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        assert self.action_space.contains(action), action
+        self.received.append(int(action))
+        return np.zeros(2, np.float32), 0.0, len(self.received) == 3, False, {}
+
+    def render(self):
+        return np.zeros((2, 2, 3), np.uint8)
+
+
+def test_model_policy_index_is_shifted_by_the_discrete_start():
+    model = make_actor_critic(ShiftedActionsEnv.observation_space, gym.spaces.Discrete(2))
+    out = rollout_frames(ShiftedActionsEnv, model_policy(model), n_frames=5, every=1)
+    assert out.ended and out.steps == [0, 1, 2, 3]
+    # a hand-written policy_fn returns env actions: no shift
+    assert rollout_frames(ShiftedActionsEnv, always(4), n_frames=2).steps == [0, 3]
+
+
+def test_strip_of_accepts_a_stacked_array():
+    assert strip_of(np.zeros((2, 2, 3, 3), np.uint8), gap=1).shape == (2, 7, 3)
 
 
 def test_mujoco_renders_offscreen():

@@ -7,7 +7,7 @@ import torch
 from gymnasium import spaces
 
 from gaelib import gae
-from gaelib.rollout import RolloutCollector, make_vector_env, rollout_advantages
+from gaelib.rollout import RolloutCollector, env_action, make_vector_env, rollout_advantages
 
 # --------------------------------------------------------------------------- a controllable environment
 
@@ -190,14 +190,103 @@ def test_make_vector_env_uses_same_step_autoreset():
     assert gym.vector.AutoresetMode(envs.metadata["autoreset_mode"]).value == "SameStep"
 
 
-def test_bad_inputs():
-    with pytest.raises(ValueError, match="num_envs"):
-        make_vector_env("CartPole-v1", 0)
-    with pytest.raises(TypeError, match="env must be"):
-        make_vector_env(3, 1)
-    col = RolloutCollector(counter_envs("SameStep"), StubModel(), seed=0)
-    with pytest.raises(ValueError, match="num_steps"):
-        col.collect(0)
-    envs = gym.vector.SyncVectorEnv([lambda: CounterEnv()], autoreset_mode=gym.vector.AutoresetMode.DISABLED)
-    with pytest.raises(ValueError, match="autoreset mode"):
-        RolloutCollector(envs, StubModel())
+class NaNEnv(CounterEnv):
+    """A CounterEnv whose second step returns a NaN observation (or reward)."""
+
+    def __init__(self, where="obs"):
+        super().__init__()
+        self.where = where
+
+    def step(self, action):
+        obs, r, term, trunc, info = super().step(action)
+        if self.k == 2:
+            if self.where == "obs":
+                obs = np.array([np.nan], np.float32)
+            else:
+                r = float("nan")
+        return obs, r, term, trunc, info
+
+
+class ShiftedDiscreteEnv(CounterEnv):
+    """Actions are Discrete(3, start=5); records what it receives."""
+
+    action_space = spaces.Discrete(3, start=5)
+
+    def step(self, action):
+        assert self.action_space.contains(action), action
+        return super().step(action)
+
+
+def _vec(fn, mode="SameStep"):
+    return gym.vector.SyncVectorEnv([fn], autoreset_mode=gym.vector.AutoresetMode(mode))
+
+
+def test_discrete_start_is_added_for_the_env_but_the_index_is_stored():
+    envs = _vec(ShiftedDiscreteEnv)
+    ro = RolloutCollector(envs, StubModel(), seed=0).collect(4)  # StubModel picks index 0 -> action 5
+    assert (ro.actions == 0).all()
+
+
+def test_env_action():
+    d = spaces.Discrete(3, start=5)
+    assert env_action(d, np.int64(0)) == 5 and type(env_action(d, np.array(2))) is int
+    np.testing.assert_array_equal(env_action(d, np.array([0, 2])), [5, 7])
+    box = spaces.Box(-1.0, 1.0, (2,))
+    np.testing.assert_array_equal(env_action(box, np.array([[3.0, -0.5]])), [[1.0, -0.5]])
+    assert env_action(spaces.MultiBinary(2), np.array(1)) == 1  # other spaces: unchanged
+
+
+def _collector(**kw):
+    args = dict(envs=counter_envs("SameStep"), model=StubModel(), seed=0)
+    args.update(kw)
+    return RolloutCollector(args.pop("envs"), args.pop("model"), **args)
+
+
+def _ro():
+    return _collector().collect(3)
+
+
+_ROWS = [
+    (lambda: make_vector_env("CartPole-v1", 0), ValueError, "num_envs must be a positive integer"),
+    (lambda: make_vector_env("CartPole-v1", 2.5), ValueError, "num_envs must be a positive integer"),
+    (lambda: make_vector_env("CartPole-v1", "2"), ValueError, "num_envs must be a positive integer"),
+    (lambda: make_vector_env("CartPole-v1", True), ValueError, "num_envs must be a positive integer"),
+    (lambda: make_vector_env(3, 1), TypeError, "env must be an environment id"),
+    (lambda: make_vector_env(None, 1), TypeError, "env must be an environment id"),
+    (lambda: make_vector_env("CartPole-v1", 1, autoreset_mode="Foo"), ValueError, "autoreset_mode must be"),
+    (lambda: make_vector_env("CartPole-v1", 1, autoreset_mode="Disabled"), ValueError, "autoreset_mode must be"),
+    (lambda: _collector(envs=CounterEnv()), TypeError, "envs must be a gymnasium.vector.VectorEnv"),
+    (lambda: _collector(envs="CartPole-v1"), TypeError, "envs must be a gymnasium.vector.VectorEnv"),
+    (lambda: _collector(envs=_vec(CounterEnv, "Disabled")), ValueError, "envs use autoreset mode"),
+    (lambda: _collector(model=object()), TypeError, r"model must have the method act\(\.\.\.\)"),
+    (lambda: _collector(model=None), TypeError, "model must have the method act"),
+    (lambda: _collector(seed=-1), ValueError, "seed must be an integer >= 0"),
+    (lambda: _collector(seed=1.5), ValueError, "seed must be an integer >= 0"),
+    (lambda: _collector().collect(0), ValueError, "num_steps must be a positive integer"),
+    (lambda: _collector().collect(2.5), ValueError, "num_steps must be a positive integer"),
+    (lambda: _collector().collect(None), ValueError, "num_steps must be a positive integer"),
+    (lambda: _collector(envs=_vec(NaNEnv)).collect(3), ValueError, "envs returned a NaN or infinite observation at step 1"),
+    (lambda: _collector(envs=_vec(lambda: NaNEnv("reward"))).collect(3), ValueError,
+     "envs returned a NaN or infinite reward at step 1"),
+    (lambda: rollout_advantages(tuple(_ro()), gamma=0.9, lam=0.9), TypeError, "rollout must be a gaelib.rollout.Rollout"),
+    (lambda: rollout_advantages(None, gamma=0.9, lam=0.9), TypeError, "rollout must be"),
+    (lambda: rollout_advantages(_ro(), gamma=0.9, lam=0.9, treat_truncation_as_termination="yes"), TypeError,
+     "treat_truncation_as_termination must be True or False"),
+    (lambda: rollout_advantages(_ro(), gamma=1.5, lam=0.9), ValueError, r"gamma must lie in \[0, 1\]"),
+    (lambda: rollout_advantages(_ro(), gamma=0.9, lam=-0.1), ValueError, r"lam must lie in \[0, 1\]"),
+    (lambda: env_action("Discrete(3)", 0), TypeError, "space must be a gymnasium space"),
+]
+
+
+@pytest.mark.parametrize("call, exc, message", _ROWS)
+def test_bad_inputs_are_named(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+def test_multidiscrete_actions_are_refused():
+    class MultiEnv(CounterEnv):
+        action_space = spaces.MultiDiscrete([2, 2])
+
+    with pytest.raises(TypeError, match="envs.single_action_space must be Discrete or Box"):
+        _collector(envs=_vec(MultiEnv))

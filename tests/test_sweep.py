@@ -54,14 +54,48 @@ def test_plots_draw():
     plt.close(fig)
 
 
-def test_bad_inputs():
-    with pytest.raises(ValueError, match="lams must lie in"):
-        run_sweep("CartPole-v1", TINY, gammas=[0.9], lams=[1.5], seeds=[0])
-    with pytest.raises(ValueError, match="must be non-empty"):
-        run_sweep("CartPole-v1", TINY, gammas=[], lams=[0.5], seeds=[0])
-    with pytest.raises(ValueError, match="jobs must be >= 1"):
-        run_sweep("CartPole-v1", TINY, gammas=[0.9], lams=[0.5], seeds=[0], jobs=0)
-    with pytest.raises(ValueError, match="not in the grid"):
-        grid_table([dict(gamma=0.5, lam=0.0, final=1.0)], "final", [0.9], [0.0])
-    with pytest.raises(ValueError, match="metric 'auc' is not a column"):
-        grid_table([dict(gamma=0.9, lam=0.0, final=1.0)], "auc", [0.9], [0.0])
+_G = dict(gammas=[0.9], lams=[0.5], seeds=[0])
+_ONE = dict(gamma=0.9, lam=0.5, seed=0)
+_ROWS_OK = [dict(gamma=0.9, lam=0.0, final=1.0)]
+_ROWS = [
+    # run_one and run_sweep check everything before the first training run (these rows take no time)
+    (lambda: run_one("CartPole-v1", TINY, **{**_ONE, "gamma": 1.5}), ValueError, r"gamma must lie in \[0, 1\]"),
+    (lambda: run_one("CartPole-v1", TINY, **{**_ONE, "lam": "0.5"}), TypeError, "lam must be a float"),
+    (lambda: run_one("CartPole-v1", TINY, **{**_ONE, "seed": -1}), ValueError, "seed must be an integer >= 0"),
+    (lambda: run_one("CartPole-v1", TINY, **{**_ONE, "seed": 0.5}), ValueError, "seed must be an integer >= 0"),
+    (lambda: run_one("CartPole-v1", TINY, **_ONE, grid_points=0), ValueError, "grid_points must be a positive integer"),
+    (lambda: run_one("CartPole-v1", TINY, **_ONE, grid_points=1000), ValueError, "points must be <= total_steps"),
+    (lambda: run_one("CartPole-v1", TINY, **_ONE, window=0), ValueError, "window must be a positive integer"),
+    (lambda: run_one("CartPole-v1", {"gamma": 0.9}, **_ONE), TypeError, "config must be a gaelib.ppo.PPOConfig"),
+    (lambda: run_sweep("CartPole-v1", TINY, **{**_G, "lams": [1.5]}), ValueError, r"lams must lie in \[0, 1\]"),
+    (lambda: run_sweep("CartPole-v1", TINY, **{**_G, "gammas": [float("nan")]}), ValueError, r"gammas must lie in \[0, 1\]"),
+    (lambda: run_sweep("CartPole-v1", TINY, **{**_G, "gammas": []}), ValueError, "gammas must be a non-empty sequence"),
+    (lambda: run_sweep("CartPole-v1", TINY, **{**_G, "lams": 0.5}), ValueError, "lams must be a non-empty sequence"),
+    (lambda: run_sweep("CartPole-v1", TINY, **{**_G, "lams": [0.5, 0.5]}), ValueError, "lams has repeated values"),
+    (lambda: run_sweep("CartPole-v1", TINY, **{**_G, "seeds": [0, 0]}), ValueError, "seeds has repeated values"),
+    (lambda: run_sweep("CartPole-v1", TINY, **{**_G, "seeds": [-1]}), ValueError, "seeds must be an integer >= 0"),
+    (lambda: run_sweep("CartPole-v1", TINY, **{**_G, "seeds": "0"}), ValueError, "seeds must be a non-empty sequence"),
+    (lambda: run_sweep("CartPole-v1", TINY, **_G, jobs=0), ValueError, "jobs must be a positive integer"),
+    (lambda: run_sweep("CartPole-v1", TINY, **_G, jobs=1.5), ValueError, "jobs must be a positive integer"),
+    (lambda: run_sweep("CartPole-v1", TINY, **_G, on_row=1), TypeError, "on_row must be a function"),
+    (lambda: run_sweep("CartPole-v1", TINY, **_G, window=-1), ValueError, "window must be a positive integer"),
+    (lambda: run_sweep("CartPole-v1", None, **_G), TypeError, "config must be a gaelib.ppo.PPOConfig"),
+    (lambda: grid_table([dict(gamma=0.5, lam=0.0, final=1.0)], "final", [0.9], [0.0]), ValueError, r"rows has gamma=0.5, which is not in gammas \[0.9\]"),
+    (lambda: grid_table(_ROWS_OK, "auc", [0.9], [0.0]), ValueError, "metric 'auc' is not a column"),
+    (lambda: grid_table(_ROWS_OK, "final", [0.9, 0.9], [0.0]), ValueError, "gammas has repeated values"),
+    (lambda: grid_table(_ROWS_OK, "final", [0.9], [2.0]), ValueError, r"lams must lie in \[0, 1\]"),
+    (lambda: grid_table([(0.9, 0.0, 1.0)], "final", [0.9], [0.0]), ValueError, r"rows\[0\] must be a dict"),
+    (lambda: grid_table([dict(gamma=0.9, lam=0.0, final="n/a")], "final", [0.9], [0.0]), ValueError,
+     r"rows\[0\] must hold numbers"),
+    (lambda: plot_heatmap(None, np.zeros((2, 2)), np.zeros((2, 2)), [0.9], [0.0, 1.0]), ValueError,
+     r"mean and std must have shape \[len\(gammas\), len\(lams\)\] = \(1, 2\)"),
+    (lambda: plot_heatmap(None, np.zeros((1, 2)), np.zeros((2, 1)), [0.9], [0.0, 1.0]), ValueError, "mean and std must have shape"),
+    (lambda: plot_heatmap(None, np.zeros(2), np.zeros(2), [0.9], [0.0, 1.0]), ValueError, "mean must have 2 dimensions"),
+    (lambda: plot_lambda_lines(None, _ROWS_OK, "final", [0.9], [0.0, 0.0]), ValueError, "lams has repeated values"),
+]
+
+
+@pytest.mark.parametrize("call, exc, message", _ROWS)
+def test_bad_inputs_are_named(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()

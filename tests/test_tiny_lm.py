@@ -40,7 +40,7 @@ def test_generate_and_logprobs_agree():
             assert all(t == PAD for t in row[row.index(EOS) + 1:])
         else:
             assert PAD not in row
-    lp = tiny_lm.sequence_logprobs(m, prompts, r)
+    lp = tiny_lm.sequence_log_probs(m, prompts, r)
     assert torch.isfinite(lp).all() and (lp[r == PAD] == 0).all() and (lp[r != PAD] < 0).all()
 
 

@@ -1,0 +1,302 @@
+"""Which backend runs an estimator, the inputs in its form, and the one result rule.
+
+Backends (each runs every estimator of :mod:`gaelib._estimators`):
+
+* ``"numba"``: the compiled loops of :mod:`gaelib._kernels`, for numpy arrays and CPU
+  torch tensors (read and returned without a copy);
+* ``"numpy"``: the blocked scan of :mod:`gaelib._scan` on numpy arrays (used when numba
+  is not installed);
+* ``"torch"``: the same blocked scan on torch tensors, on their own device (every
+  accelerator; CPU tensors when numba is not installed).
+
+Every backend returns results in the dtype of :func:`gaelib._checks.result_dtype`,
+on the input's device, without gradient, and checks them for NaN and infinity (after
+the cast back to float16/bfloat16); a non-finite result is blamed on the first
+non-finite input, or reported as an overflow. :func:`forced` picks a backend by hand
+(the tests run every test on every backend with it).
+
+Internal module: the functions are private.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+
+import numpy as np
+
+from gaelib import _checks, _estimators, _kernels, _scan
+
+__all__: list[str] = []
+
+BACKENDS = ("numba", "numpy", "torch")
+_forced: str | None = None
+
+
+@contextlib.contextmanager
+def forced(name: str):
+    """Run every estimator inside the ``with`` block on backend ``name``."""
+    global _forced
+    if name not in BACKENDS or (name == "numba" and not _kernels.HAVE_NUMBA):
+        raise ValueError(f"backend must be one of {BACKENDS} (numba only where installed); got {name!r}")
+    old, _forced = _forced, name
+    try:
+        yield
+    finally:
+        _forced = old
+
+
+def choose(lib: str, ref) -> str:
+    """The backend for inputs of library ``lib`` (``"numpy"`` or ``"torch"``) like ``ref``."""
+    on_cpu = lib == "numpy" or ref.device.type == "cpu"
+    if _forced is not None:
+        ok = {"numba": on_cpu, "numpy": lib == "numpy", "torch": lib == "torch"}[_forced]
+        if not ok:
+            raise ValueError(f"backend {_forced!r} cannot run {lib} inputs on {getattr(ref, 'device', 'cpu')}")
+        return _forced
+    if on_cpu and _kernels.HAVE_NUMBA:
+        return "numba"
+    return lib
+
+
+# --------------------------------------------------------------------------- converting inputs
+
+
+def _is_number(x):
+    return isinstance(x, numbers.Number)
+
+
+def _numpy(x, dtype):
+    """A numpy array in ``dtype`` (torch CPU tensors without a copy where possible)."""
+    if type(x) is np.ndarray and x.dtype == dtype and x.flags.c_contiguous:
+        return x
+    if _checks.is_torch(x):
+        x = x.detach()
+        if x.dtype.itemsize < 4 and x.is_floating_point():
+            x = x.float()
+        x = x.numpy()
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def _torch(x, dtype, device):
+    import torch
+
+    return torch.as_tensor(x, device=device).detach().to(dtype)
+
+
+def _rows(x, shape, M, flat=False):
+    """A parameter or flag, already an array of the backend, as ``[T, M]``, or as ``[1, M]``
+    (``[M]`` if ``flat``) when it is constant in time."""
+    if tuple(x.shape) == shape and shape[0] > 1:
+        return x.reshape(shape[0], M)
+    return x.reshape(M) if flat else x.reshape(1, M)
+
+
+_CONSTANTS: dict = {}
+
+
+def _constant(M, value, dtype):
+    """A read-only ``[M]`` array filled with ``value``, reused across calls (small calls
+    would otherwise spend a noticeable part of their time allocating it)."""
+    key = (M, value, dtype)
+    c = _CONSTANTS.get(key)
+    if c is None:
+        if len(_CONSTANTS) > 256:
+            _CONSTANTS.clear()
+        c = _CONSTANTS[key] = np.full(M, value, dtype)
+        c.flags.writeable = False
+    return c
+
+
+def _NO_FLAGS(M):
+    return _constant(M, False, np.dtype(np.bool_))
+
+
+class Spec:
+    """Validated inputs of one call, with what the result must look like."""
+
+    __slots__ = ("lib", "backend", "shape", "out_dtype", "dtype", "device", "blame")
+
+    def __init__(self, lib, ref, data, blame):
+        self.lib = lib
+        self.backend = choose(lib, ref)
+        self.shape = tuple(ref.shape)
+        self.out_dtype, self.dtype = _checks.result_dtype(lib, data)
+        if self.backend == "numba" and lib == "torch":
+            self.dtype = _numpy_dtype(self.dtype)
+        self.device = ref.device if lib == "torch" else None
+        self.blame = blame
+
+    def array(self, x):
+        """``x`` (array or number) in the backend's library and the computation dtype."""
+        if self.backend == "torch":
+            return _torch(x, self.dtype, self.device)
+        return _numpy(x, self.dtype)
+
+    def finish(self, out, finite):
+        """Reshape to the input's shape, cast to the result dtype, check, return in its library."""
+        out = out.reshape(self.shape)
+        if self.lib == "torch" and isinstance(out, np.ndarray):
+            import torch
+
+            out = torch.from_numpy(out)
+        if out.dtype != self.out_dtype:
+            with np.errstate(all="ignore"):  # an overflow on the cast is reported just below
+                out = out.to(self.out_dtype) if self.lib == "torch" else out.astype(self.out_dtype)
+            finite = None  # check the values that are returned, after the cast
+        if finite is None:
+            finite = bool(out.isfinite().all()) if self.lib == "torch" else bool(np.isfinite(out).all())
+        if not finite:
+            for name, x in self.blame.items():
+                if x is not None and not _is_number(x):
+                    _checks.check_finite(name, x)
+            dtype = str(self.out_dtype).replace("torch.", "")
+            raise ValueError(f"the result overflowed {dtype}; rescale the rewards (or compute in float32)")
+        return out
+
+
+def _numpy_dtype(torch_dtype):
+    import torch
+
+    return np.dtype({torch.float32: np.float32, torch.float64: np.float64}[torch_dtype])
+
+
+# --------------------------------------------------------------------------- time-major [T, *batch]
+
+
+def time_major(kind, spec, rewards, values, next_values, last_value, terminated, truncated, gamma, lam,
+               plus_values=False):
+    """Run estimator ``kind`` over validated time-major inputs; returns a list of results.
+
+    The first result is :math:`x`; with ``plus_values`` the second is :math:`x + V`.
+    """
+    if spec.backend == "numba":
+        return _time_major_numba(kind, spec, rewards, values, next_values, last_value, terminated, truncated,
+                                 gamma, lam, plus_values)
+    coef, reads_next, scan = _estimators.ESTIMATORS[kind]
+    shape = spec.shape
+    T = shape[0]
+    M = math.prod(shape[1:])
+    A = spec.array
+    r = A(rewards).reshape(T, M)
+    v = r if values is None else A(values).reshape(T, M)
+    # numpy or torch: the coefficient function on whole arrays, then the blocked scan
+    if next_values is not None:
+        nv = A(next_values).reshape(T, M)
+    elif reads_next:
+        lv = A(last_value).reshape(-1)
+        nv = _scan.shift_up(v, lv.expand(M) if spec.backend == "torch" else np.broadcast_to(lv, (M,)))
+    else:
+        nv = r
+    alive = 1 if terminated is None else 1 - _rows(A(terminated), shape, M)
+    keep = 1 - _rows(A(truncated), shape, M) if truncated is not None else 1
+    last = _last_step_zero(spec, T)
+    keep = keep * last
+    g, lam_ = [p if _is_number(p) else _rows(A(p), shape, M) for p in (gamma, lam)]
+    with np.errstate(all="ignore"):  # non-finite results are reported by finish()
+        b, a = coef(r, v, nv, alive, keep, g, lam_)
+        x = _scan.backward_scan(b, a + 0 * b) if scan else b  # a + 0 * b: a at b's full shape
+        outs = [x, x + v] if plus_values else [x]
+    return [spec.finish(o, None) for o in outs]
+
+
+def _time_major_numba(kind, spec, rewards, values, next_values, last_value, terminated, truncated, gamma, lam,
+                      plus_values):
+    """The numba branch of :func:`time_major`, lean: small calls are dominated by Python time."""
+    shape, dt = spec.shape, spec.dtype
+    T = shape[0]
+    M = math.prod(shape[1:])
+    r = _numpy(rewards, dt).reshape(T, M)
+    v = r if values is None else _numpy(values, dt).reshape(T, M)
+    nv = r if next_values is None else _numpy(next_values, dt).reshape(T, M)
+    if last_value is None or type(last_value) in _checks._SCALARS or _is_number(last_value):
+        lv = _constant(M, 0.0 if last_value is None else float(last_value), dt)
+    else:
+        lv = _numpy(last_value, dt).reshape(M)
+    flags = []
+    for f in (terminated, truncated):
+        if f is None:
+            flags.append(_constant(M, False, _BOOL))
+            continue
+        f = _numpy_flag(f)
+        f = np.ascontiguousarray(f if f.dtype == np.bool_ else f != 0)
+        flags.append(f.reshape(T, M) if T > 1 else f.reshape(M))
+    params = []
+    for p in (gamma, lam):
+        if type(p) in _checks._SCALARS or _is_number(p):
+            params.append(_constant(M, p, dt))
+        else:
+            p = _numpy(p, dt)
+            params.append(p.reshape(T, M) if p.shape == shape and T > 1 else p.reshape(M))
+    x, y = np.empty((T, M), dt), np.empty((T, M), dt)
+    finite = _kernels.TIME_MAJOR[kind](r, v, nv, next_values is not None, lv, flags[0], flags[1],
+                                      params[0], params[1], _estimators.ESTIMATORS[kind][2], x, y,
+                                      plus_values, dt.type(0))
+    if spec.lib == "numpy" and spec.out_dtype == dt and finite:  # the common case, without detours
+        return [x.reshape(shape), y.reshape(shape)] if plus_values else [x.reshape(shape)]
+    outs = [x, y] if plus_values else [x]
+    return [spec.finish(o, finite) for o in outs]
+
+
+_BOOL = np.dtype(np.bool_)
+
+
+def _numpy_flag(f):
+    if f is None or type(f) is np.ndarray:
+        return f
+    if _checks.is_torch(f):
+        return f.detach().numpy()
+    return f
+
+
+def _last_step_zero(spec, T):
+    """``[T, 1]``: 1 on every step but the last, where the trace is always cut."""
+    if spec.backend == "torch":
+        import torch
+
+        k = torch.ones((T, 1), dtype=spec.dtype, device=spec.device)
+    else:
+        k = np.ones((T, 1), spec.dtype)
+    k[-1] = 0
+    return k
+
+
+# --------------------------------------------------------------------------- batch-major tokens [B, L]
+
+
+def masked(spec, rewards, values, mask, gamma, lam, lam2):
+    """GAE along the rows of batch-major ``[B, L]`` inputs, masked tokens skipped.
+
+    ``gamma``, ``lam``, ``lam2`` are numbers, ``[B]`` or ``[B, L]`` arrays. Returns
+    ``[advantages with lam, advantages with lam2 + values]``, 0 where the mask is 0.
+    """
+    B, L = spec.shape
+    A = spec.array
+    r, v = A(rewards), A(values)
+
+    def param(p):
+        if _is_number(p):
+            return np.full((B, 1), p, spec.dtype) if spec.backend == "numba" else p
+        p = A(p)
+        return p if p.ndim == 2 else p.reshape(B, 1)
+
+    g, l1, l2 = param(gamma), param(lam), param(lam2)
+    if spec.backend == "numba":
+        m = _numpy_flag(mask)
+        m = np.ascontiguousarray(m if m.dtype == np.bool_ else m != 0)
+        adv, ret = np.empty((B, L), spec.dtype), np.empty((B, L), spec.dtype)
+        finite = _kernels.masked_rows(r, v, m, g, l1, l2, adv, ret, spec.dtype.type(0))
+        return [spec.finish(adv, finite), spec.finish(ret, finite)]
+    m = A(mask)
+    valid = m != 0
+    nv = _scan.next_valid_values(v, valid)
+    coef = _estimators.gae_coefficients
+    outs = []
+    with np.errstate(all="ignore"):  # non-finite results are reported by finish()
+        for lam_, plus in ((l1, False), (l2, True)):
+            b, a = coef(r, v, nv, 1, 1, g, lam_)
+            b, a = b * m, a * m + (1 - m)  # masked tokens: (b, a) = (0, 1), the carry passes through
+            x = _scan.backward_scan(b.T, a.T).T
+            outs.append((x + v) * m if plus else x * m)
+    return [spec.finish(o, None) for o in outs]
