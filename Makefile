@@ -19,15 +19,20 @@ BIN        := $(VENV)/bin
 # Same hash seed for the executing kernels and for nbval (set/dict order), one torch thread.
 RUN        := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 SDL_VIDEODRIVER=dummy
 NOTEBOOKS  := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+# Headless Chromium (Debian: apt-get install chromium fonts-noto-cjk poppler-utils) renders the PDF and the
+# render check; without it those steps print a notice and are skipped.
+CHROMIUM   := $(shell command -v chromium || command -v chromium-browser)
+NO_CHROMIUM := echo "NOTICE: chromium not found, so the PDF and the render check are skipped (Debian: apt-get install chromium fonts-noto-cjk poppler-utils)"
 
-.PHONY: book test install lab unit nbval strict-book execute check-render clean
+.PHONY: book test install lab unit nbval strict-book render downloads zip pdf execute check-render clean
 .PHONY: book-zh strict-book-zh locales check-translations check-render-zh
 
 book: install
 	$(BIN)/jupyter-book build . --all
-	$(MAKE) book-zh
+	$(MAKE) --no-print-directory downloads
+	$(MAKE) --no-print-directory book-zh
 
-test: install unit nbval strict-book check-translations
+test: install unit nbval strict-book check-translations render
 
 install: $(VENV)/.installed
 
@@ -59,6 +64,35 @@ strict-book: install
 	$(BIN)/jupyter-book build . -n -W --keep-going --all
 	$(MAKE) strict-book-zh
 
+# The strict book as a reader sees it (tools/check_render.py at 1280 and 400 px), and the downloads checked.
+render: strict-book
+ifneq ($(CHROMIUM),)
+	$(MAKE) --no-print-directory downloads
+	$(BIN)/python tools/check_render.py _build/html
+	$(BIN)/python tools/check_render.py _build/html/zh_CN
+else
+	@$(NO_CHROMIUM)
+endif
+
+# What every page links under "Take it away": the chapter notebooks as one zip, the book as one PDF.
+downloads: zip
+ifneq ($(CHROMIUM),)
+	$(MAKE) --no-print-directory pdf
+else
+	@$(NO_CHROMIUM)
+endif
+
+zip: install
+	$(BIN)/python tools/downloads.py zip
+
+# The whole book as one PDF: the single-page HTML build printed by headless Chromium, then checked
+# (page count, fonts embedded, no raw TeX, every page of _toc.yml, the Chinese terms).
+pdf: install
+	rm -rf _build/singlehtml
+	$(BIN)/jupyter-book build . --builder singlehtml
+	$(BIN)/python tools/downloads.py pdf
+	$(BIN)/python tools/downloads.py check
+
 # For contributors: re-execute notebooks in place (all, or NB=chapters/x.ipynb), then commit them.
 execute: install
 	$(RUN) $(BIN)/python tools/execute_notebooks.py $(if $(NB),$(NB),$(NOTEBOOKS))
@@ -66,6 +100,7 @@ execute: install
 # The built book as a reader sees it, in headless Chromium (needs Debian's `chromium` package).
 check-render: book
 	$(BIN)/python tools/check_render.py _build/html
+	$(BIN)/python tools/downloads.py check
 
 # The Chinese edition (中文版), from the same notebooks: prose from locales/zh_CN/LC_MESSAGES/*.po,
 # built into _build/html/zh_CN next to the English _build/html (see tools/build_zh.py).

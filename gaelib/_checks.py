@@ -27,6 +27,9 @@ def is_array(x) -> bool:
     return isinstance(x, np.ndarray) or is_torch(x)
 
 
+_SCALARS = (float, int)
+
+
 def backend_of(**arrays) -> str:
     """Return ``"torch"`` or ``"numpy"`` for a set of named array arguments.
 
@@ -35,9 +38,12 @@ def backend_of(**arrays) -> str:
     """
     kinds = {}
     for name, x in arrays.items():
-        if x is None or isinstance(x, numbers.Number):
+        if x is None or type(x) in _SCALARS:
             continue
-        kinds[name] = "torch" if is_torch(x) else "numpy"
+        if type(x) is np.ndarray:  # the common case, first
+            kinds[name] = "numpy"
+        elif not isinstance(x, numbers.Number):
+            kinds[name] = "torch" if is_torch(x) else "numpy"
     if len(set(kinds.values())) > 1:
         detail = ", ".join(f"{k}: {v}" for k, v in kinds.items())
         raise TypeError(f"mixed numpy and torch inputs ({detail}); convert them to one library")
@@ -51,6 +57,10 @@ def as_array(name: str, x, backend: str):
     silently), object arrays, and float types wider than float64 (``longdouble``) or
     complex. Byte-swapped (big-endian) arrays are converted to the native byte order.
     """
+    if type(x) is np.ndarray and backend == "numpy":  # the common case, first (not a masked array)
+        dt = x.dtype
+        if dt.kind == "b" or (dt.kind == "f" and dt.itemsize <= 8 and dt.isnative):
+            return x
     if backend == "torch":
         import torch
 
@@ -74,9 +84,9 @@ def as_array(name: str, x, backend: str):
 
 
 def is_float(x) -> bool:
-    if is_torch(x):
-        return bool(x.is_floating_point())
-    return np.issubdtype(x.dtype, np.floating)
+    if type(x) is np.ndarray:
+        return x.dtype.kind == "f"
+    return bool(x.is_floating_point())
 
 
 def check_float(name: str, x) -> None:
@@ -188,5 +198,7 @@ def result_dtype(backend: str, arrays) -> tuple:
         for x in arrays[1:]:
             dt = torch.promote_types(dt, x.dtype)
         return dt, (torch.float32 if dt in (torch.float16, torch.bfloat16) else dt)
-    dt = np.result_type(*[x.dtype for x in arrays])
+    dt = arrays[0].dtype
+    if any(x.dtype != dt for x in arrays[1:]):
+        dt = np.result_type(*[x.dtype for x in arrays])
     return dt, (np.dtype(np.float32) if dt == np.float16 else dt)

@@ -21,6 +21,7 @@ Internal module: the functions are private.
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 
 import numpy as np
@@ -68,6 +69,8 @@ def _is_number(x):
 
 def _numpy(x, dtype):
     """A numpy array in ``dtype`` (torch CPU tensors without a copy where possible)."""
+    if type(x) is np.ndarray and x.dtype == dtype and x.flags.c_contiguous:
+        return x
     if _checks.is_torch(x):
         x = x.detach()
         if x.dtype.itemsize < 4 and x.is_floating_point():
@@ -82,10 +85,32 @@ def _torch(x, dtype, device):
     return torch.as_tensor(x, device=device).detach().to(dtype)
 
 
-def _rows(x, shape, M):
-    """A parameter or flag, already an array of the backend, as ``[T, M]`` or ``[1, M]``."""
-    rows = shape[0] if tuple(x.shape) == shape else 1
-    return x.reshape(rows, M)
+def _rows(x, shape, M, flat=False):
+    """A parameter or flag, already an array of the backend, as ``[T, M]``, or as ``[1, M]``
+    (``[M]`` if ``flat``) when it is constant in time."""
+    if tuple(x.shape) == shape and shape[0] > 1:
+        return x.reshape(shape[0], M)
+    return x.reshape(M) if flat else x.reshape(1, M)
+
+
+_CONSTANTS: dict = {}
+
+
+def _constant(M, value, dtype):
+    """A read-only ``[M]`` array filled with ``value``, reused across calls (small calls
+    would otherwise spend a noticeable part of their time allocating it)."""
+    key = (M, value, dtype)
+    c = _CONSTANTS.get(key)
+    if c is None:
+        if len(_CONSTANTS) > 256:
+            _CONSTANTS.clear()
+        c = _CONSTANTS[key] = np.full(M, value, dtype)
+        c.flags.writeable = False
+    return c
+
+
+def _NO_FLAGS(M):
+    return _constant(M, False, np.dtype(np.bool_))
 
 
 class Spec:
@@ -146,28 +171,16 @@ def time_major(kind, spec, rewards, values, next_values, last_value, terminated,
 
     The first result is :math:`x`; with ``plus_values`` the second is :math:`x + V`.
     """
+    if spec.backend == "numba":
+        return _time_major_numba(kind, spec, rewards, values, next_values, last_value, terminated, truncated,
+                                 gamma, lam, plus_values)
     coef, reads_next, scan = _estimators.ESTIMATORS[kind]
     shape = spec.shape
     T = shape[0]
-    M = int(np.prod(shape[1:], dtype=np.int64))
+    M = math.prod(shape[1:])
     A = spec.array
     r = A(rewards).reshape(T, M)
     v = r if values is None else A(values).reshape(T, M)
-    if spec.backend == "numba":
-        zero = spec.dtype.type(0)
-        nv = A(next_values).reshape(T, M) if next_values is not None else r
-        lv = (np.full(M, 0 if last_value is None else last_value, spec.dtype) if not _checks.is_array(last_value)
-              else A(last_value).reshape(M))
-        flags = [np.zeros((1, M), np.bool_) if f is None else
-                 _rows(np.ascontiguousarray(f if f.dtype == np.bool_ else f != 0), shape, M)
-                 for f in (_numpy_flag(terminated), _numpy_flag(truncated))]
-        params = [np.full((1, M), p, spec.dtype) if _is_number(p) else _rows(A(p), shape, M)
-                  for p in (gamma, lam)]
-        x, y = np.empty((T, M), spec.dtype), np.empty((T, M), spec.dtype)
-        finite = _kernels.time_major(_kernels.COEFFICIENTS[kind], r, v, nv, next_values is not None, lv,
-                                     flags[0], flags[1], params[0], params[1], scan, x, y, plus_values, zero)
-        outs = [x, y] if plus_values else [x]
-        return [spec.finish(o, finite) for o in outs]
     # numpy or torch: the coefficient function on whole arrays, then the blocked scan
     if next_values is not None:
         nv = A(next_values).reshape(T, M)
@@ -188,9 +201,50 @@ def time_major(kind, spec, rewards, values, next_values, last_value, terminated,
     return [spec.finish(o, None) for o in outs]
 
 
+def _time_major_numba(kind, spec, rewards, values, next_values, last_value, terminated, truncated, gamma, lam,
+                      plus_values):
+    """The numba branch of :func:`time_major`, lean: small calls are dominated by Python time."""
+    shape, dt = spec.shape, spec.dtype
+    T = shape[0]
+    M = math.prod(shape[1:])
+    r = _numpy(rewards, dt).reshape(T, M)
+    v = r if values is None else _numpy(values, dt).reshape(T, M)
+    nv = r if next_values is None else _numpy(next_values, dt).reshape(T, M)
+    if last_value is None or type(last_value) in _checks._SCALARS or _is_number(last_value):
+        lv = _constant(M, 0.0 if last_value is None else float(last_value), dt)
+    else:
+        lv = _numpy(last_value, dt).reshape(M)
+    flags = []
+    for f in (terminated, truncated):
+        if f is None:
+            flags.append(_constant(M, False, _BOOL))
+            continue
+        f = _numpy_flag(f)
+        f = np.ascontiguousarray(f if f.dtype == np.bool_ else f != 0)
+        flags.append(f.reshape(T, M) if T > 1 else f.reshape(M))
+    params = []
+    for p in (gamma, lam):
+        if type(p) in _checks._SCALARS or _is_number(p):
+            params.append(_constant(M, p, dt))
+        else:
+            p = _numpy(p, dt)
+            params.append(p.reshape(T, M) if p.shape == shape and T > 1 else p.reshape(M))
+    x, y = np.empty((T, M), dt), np.empty((T, M), dt)
+    finite = _kernels.TIME_MAJOR[kind](r, v, nv, next_values is not None, lv, flags[0], flags[1],
+                                      params[0], params[1], _estimators.ESTIMATORS[kind][2], x, y,
+                                      plus_values, dt.type(0))
+    if spec.lib == "numpy" and spec.out_dtype == dt and finite:  # the common case, without detours
+        return [x.reshape(shape), y.reshape(shape)] if plus_values else [x.reshape(shape)]
+    outs = [x, y] if plus_values else [x]
+    return [spec.finish(o, finite) for o in outs]
+
+
+_BOOL = np.dtype(np.bool_)
+
+
 def _numpy_flag(f):
-    if f is None:
-        return None
+    if f is None or type(f) is np.ndarray:
+        return f
     if _checks.is_torch(f):
         return f.detach().numpy()
     return f
@@ -232,8 +286,7 @@ def masked(spec, rewards, values, mask, gamma, lam, lam2):
         m = _numpy_flag(mask)
         m = np.ascontiguousarray(m if m.dtype == np.bool_ else m != 0)
         adv, ret = np.empty((B, L), spec.dtype), np.empty((B, L), spec.dtype)
-        finite = _kernels.masked_rows(_kernels.COEFFICIENTS["gae"], r, v, m, g, l1, l2, adv, ret,
-                                      spec.dtype.type(0))
+        finite = _kernels.masked_rows(r, v, m, g, l1, l2, adv, ret, spec.dtype.type(0))
         return [spec.finish(adv, finite), spec.finish(ret, finite)]
     m = A(mask)
     valid = m != 0

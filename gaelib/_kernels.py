@@ -20,9 +20,13 @@ instead. Arrays arrive validated, C-contiguous and in one float dtype from
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from gaelib import _estimators
+
+coef = None  # bound to one estimator's coefficient function in each compiled copy below
 
 try:  # numba is a declared dependency; the fallback keeps gaelib importable without it.
     from numba import njit
@@ -34,49 +38,66 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 __all__: list[str] = []
 
 
-def _time_major_py(coef, r, v, nv, use_next, lv, term, trunc, g, lam, scan, x, y, plus_values, zero):
+def _row(p, t):
+    """Row ``t`` of a per-step ``[T, M]`` array; a constant-in-time ``[M]`` array itself."""
+    return p if p.ndim == 1 else p[t]
+
+
+def _time_major_py(r, v, nv, use_next, lv, term, trunc, g, lam, scan, x, y, plus_values, zero):
     """Run one estimator over ``[T, M]`` arrays; returns True when every result is finite.
 
-    ``term``, ``trunc``, ``g``, ``lam`` are ``[T, M]`` or ``[1, M]`` (constant in time).
-    ``zero`` is 0 in the arrays' dtype. On return ``x`` holds :math:`x_t`; ``y`` holds :math:`x_t + V(s_t)` if ``plus_values``,
-    else scratch.
+    ``term``, ``trunc``, ``g``, ``lam`` are ``[T, M]`` or ``[M]`` (constant in time);
+    ``zero`` is 0 in the arrays' dtype. On return ``x`` holds :math:`x_t`; ``y`` holds
+    :math:`x_t + V(s_t)` if ``plus_values``, else scratch.
     """
     T, M = r.shape
     one = zero + np.float32(1)  # keeps zero's dtype (a Python 1 would widen float32)
     for t in range(T):  # forward: b_t into x, a_t into y
-        tf = t if term.shape[0] > 1 else 0
-        tc = t if trunc.shape[0] > 1 else 0
-        tg = t if g.shape[0] > 1 else 0
-        tl = t if lam.shape[0] > 1 else 0
-        last_keep = zero if t == T - 1 else one
-        for m in range(M):
-            if use_next:
-                vn = nv[t, m]
-            elif t + 1 < T:
-                vn = v[t + 1, m]
-            else:
-                vn = lv[m]
-            b, a = coef(r[t, m], v[t, m], vn, zero if term[tf, m] else one,
-                        zero if trunc[tc, m] else last_keep, g[tg, m], lam[tl, m])
-            x[t, m] = b
-            y[t, m] = a
-    finite = True
-    for t in range(T - 1, -1, -1):  # backward, over x and y only (and V for the targets)
-        for m in range(M):
-            xt = x[t, m]
-            if scan and t + 1 < T:
-                xt += y[t, m] * x[t + 1, m]
+        keep_last = zero if t == T - 1 else one
+        tf, tc, gt, lt = _row(term, t), _row(trunc, t), _row(g, t), _row(lam, t)
+        if use_next:
+            for m in range(M):
+                x[t, m], y[t, m] = coef(r[t, m], v[t, m], nv[t, m], zero if tf[m] else one,
+                                        zero if tc[m] else keep_last, gt[m], lt[m])
+        elif t + 1 < T:
+            for m in range(M):
+                x[t, m], y[t, m] = coef(r[t, m], v[t, m], v[t + 1, m], zero if tf[m] else one,
+                                        zero if tc[m] else keep_last, gt[m], lt[m])
+        else:
+            for m in range(M):
+                x[t, m], y[t, m] = coef(r[t, m], v[t, m], lv[m], zero if tf[m] else one,
+                                        zero if tc[m] else keep_last, gt[m], lt[m])
+    # backward, over x and y only (and V for the targets). A non-finite x_(t+1) reaches x_t
+    # even through a cut (0 * nan is nan), so with a scan x[0] tells whether a column is
+    # finite; the targets x + V are summed per column (vectorisable) to catch an overflow.
+    check = np.zeros(M, x.dtype)
+    for t in range(T - 1, -1, -1):
+        step = scan and t + 1 < T
+        if plus_values and step:
+            for m in range(M):
+                xt = x[t, m] + y[t, m] * x[t + 1, m]
                 x[t, m] = xt
-            if plus_values:
                 yt = xt + v[t, m]
                 y[t, m] = yt
-                finite &= yt - yt == 0
-            else:
-                finite &= xt - xt == 0
+                check[m] += yt * zero
+        elif plus_values:
+            for m in range(M):
+                yt = x[t, m] + v[t, m]
+                y[t, m] = yt
+                check[m] += yt * zero
+        elif step:
+            for m in range(M):
+                x[t, m] += y[t, m] * x[t + 1, m]
+        elif not scan:
+            for m in range(M):
+                check[m] += x[t, m] * zero
+    finite = True
+    for m in range(M):
+        finite &= (check[m] == 0) & (x[0, m] - x[0, m] == 0)
     return finite
 
 
-def _masked_rows_py(coef, r, v, mask, g, lam, lam2, adv, ret, zero):
+def _masked_rows_py(r, v, mask, g, lam, lam2, adv, ret, zero):
     """GAE along each row of batch-major ``[B, L]`` arrays, skipping masked tokens.
 
     Over the valid tokens of a row, :math:`V(s_{t+1})` is the value at the next valid
@@ -115,8 +136,25 @@ def _masked_rows_py(coef, r, v, mask, g, lam, lam2, adv, ret, zero):
 
 
 if HAVE_NUMBA:
+    from numba.extending import overload
+
+    @overload(_row, inline="always")
+    def _row_overload(p, t):  # chosen by the array's rank when numba compiles the caller
+        return (lambda p, t: p) if p.ndim == 1 else (lambda p, t: p[t])
+
     _jit = njit(cache=True, nogil=True)
-    COEFFICIENTS = {name: njit(inline="always", cache=True)(f)
-                    for name, (f, _, _) in _estimators.ESTIMATORS.items()}
-    time_major = _jit(_time_major_py)
-    masked_rows = _jit(_masked_rows_py)
+
+    def _specialise(py_func, name, coef):
+        """``py_func`` compiled with the global ``coef`` bound to one estimator's coefficients.
+
+        Passing the coefficient function as an argument works too, but costs microseconds of
+        dispatch on every call; a copy per estimator makes it a compile-time constant (and
+        numba caches each copy under its own name).
+        """
+        f = types.FunctionType(py_func.__code__, dict(py_func.__globals__, coef=coef), name)
+        f.__qualname__, f.__module__, f.__doc__ = name, __name__, py_func.__doc__
+        return _jit(f)
+
+    _COEF = {name: njit(inline="always", cache=True)(f) for name, (f, _, _) in _estimators.ESTIMATORS.items()}
+    TIME_MAJOR = {name: _specialise(_time_major_py, f"time_major_{name}", c) for name, c in _COEF.items()}
+    masked_rows = _specialise(_masked_rows_py, "masked_rows_gae", _COEF["gae"])

@@ -81,6 +81,8 @@ class GAEOutput(NamedTuple):
 def _parameter(name, p, ref_name, ref, backend):
     """A discount-like parameter: numbers stay numbers (0-d arrays become floats),
     arrays become arrays of the backend; then its shape and range are checked."""
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, first
+        return p
     if p is not None and not isinstance(p, numbers.Number):
         p = _checks.as_array(name, p, backend)
         if p.ndim == 0:
@@ -114,7 +116,7 @@ def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated
         _checks.check_float("next_values", next_values)
         _checks.check_same_shape("next_values", next_values, "rewards", rewards)
         data.append(next_values)
-    elif isinstance(last_value, bool):
+    elif type(last_value) is bool:
         raise TypeError("last_value must be a number or an array of the batch shape; got a bool")
     elif isinstance(last_value, numbers.Number):  # a Python number fits any batch shape
         if not np.isfinite(last_value):

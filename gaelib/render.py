@@ -67,10 +67,16 @@ def _make_env(env):
     return e
 
 
-def _box_bounds(space):
+def _to_env_action(space, policy_fn) -> Callable[[Any], Any]:
+    """What a policy returns -> what the env steps with (:func:`gaelib.rollout.env_action`,
+    as in training), except that a hand-written policy's discrete actions are the env's own."""
     from gymnasium import spaces
 
-    return (space.low, space.high) if isinstance(space, spaces.Box) else None
+    from gaelib.rollout import env_action
+
+    if isinstance(space, spaces.Discrete) and not getattr(policy_fn, "returns_action_index", False):
+        return lambda a: a
+    return lambda a: env_action(space, a)
 
 
 def rollout_frames(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray], Any], *,
@@ -86,7 +92,9 @@ def rollout_frames(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray
             function returning a new environment made with that render mode.
         policy_fn: maps one observation (as returned by the environment) to one
             action. Continuous (Box) actions are clipped to the action space's
-            bounds before stepping, as the rollout collector does in training.
+            bounds before stepping, as the rollout collector does in training;
+            the index returned by a :func:`model_policy` is shifted by the start
+            of a ``Discrete(n, start=k)`` space, as the collector does too.
         seed: seeds ``env.reset`` and ``env.action_space``.
         n_frames: frames to keep, >= 1.
         every: steps between kept frames, >= 1.
@@ -107,13 +115,11 @@ def rollout_frames(env: str | Callable[[], Any], policy_fn: Callable[[np.ndarray
     try:
         obs, _ = e.reset(seed=seed)
         e.action_space.seed(seed)
-        box = _box_bounds(e.action_space)
+        to_env = _to_env_action(e.action_space, policy_fn)
         frames, steps = [np.asarray(e.render(), dtype=np.uint8)], [0]
         total, t, ended = 0.0, 0, False
         while len(frames) < n_frames:
-            action = policy_fn(obs)
-            if box is not None:  # as in training: the Gaussian's sample is clipped to the bounds
-                action = np.clip(action, *box)
+            action = to_env(policy_fn(obs))
             obs, reward, terminated, truncated, _ = e.step(action)
             total += float(reward)
             t += 1
@@ -193,8 +199,11 @@ def model_policy(model, *, deterministic: bool = True) -> Callable[[np.ndarray],
             global generator).
 
     Returns:
-        A function from one observation to an int (discrete actions) or a float
-        array (continuous actions, unclipped; :func:`rollout_frames` clips them).
+        A function from one observation to an int (discrete actions: the model's
+        index, which :func:`rollout_frames` shifts by the start of a
+        ``Discrete(n, start=k)`` space; the function's ``returns_action_index``
+        attribute says so) or a float array (continuous actions, unclipped;
+        :func:`rollout_frames` clips them).
     """
     import torch
 
@@ -207,4 +216,5 @@ def model_policy(model, *, deterministic: bool = True) -> Callable[[np.ndarray],
         a = (model.mode(x) if deterministic else model.act(x)[0])[0].numpy()
         return a.item() if a.ndim == 0 else a
 
+    policy_fn.returns_action_index = True
     return policy_fn

@@ -42,7 +42,8 @@ import torch
 from gaelib import _args
 from gaelib.advantages import GAEOutput, gae
 
-__all__ = ["Rollout", "EpisodeRecord", "RolloutCollector", "make_vector_env", "rollout_advantages"]
+__all__ = ["Rollout", "EpisodeRecord", "RolloutCollector", "make_vector_env", "rollout_advantages",
+           "env_action"]
 
 
 class Rollout(NamedTuple):
@@ -163,14 +164,9 @@ class RolloutCollector:
         self.num_envs = int(envs.num_envs)
         self.mode = _autoreset_mode(envs)
         space = envs.single_action_space
-        self._bounds = None
-        self._offset = 0
-        if isinstance(space, spaces.Box):
-            self._bounds = (space.low, space.high)
-        elif isinstance(space, spaces.Discrete):
-            self._offset = int(space.start)
-        else:
+        if not isinstance(space, (spaces.Box, spaces.Discrete)):
             raise TypeError(f"envs.single_action_space must be Discrete or Box; got {space}")
+        self._space = space
         obs, _ = envs.reset(seed=seed)
         _check_finite_obs(obs, "the first reset")
         if seed is not None:
@@ -213,12 +209,7 @@ class RolloutCollector:
             actions.append(action)
             log_probs.append(logp)
             values[t] = value.numpy()
-            a = action.numpy()
-            if self._bounds is not None:
-                a = np.clip(a, *self._bounds)
-            elif self._offset:
-                a = a + self._offset  # Discrete(n, start=k): index i is the env's action k + i
-            obs, reward, terminated, truncated, info = self.envs.step(a)
+            obs, reward, terminated, truncated, info = self.envs.step(env_action(self._space, action.numpy()))
             _check_finite_obs(obs, f"step {t} of collect")
             if not np.isfinite(reward).all():
                 raise ValueError(f"envs returned a NaN or infinite reward at step {t} of collect "
@@ -262,6 +253,27 @@ class RolloutCollector:
                                                    int(self._ep_length[n]), now))
             self._ep_return[done] = 0.0
             self._ep_length[done] = 0
+
+
+def env_action(space, action):
+    """The network's action as the environment takes it (one action, or a batch of them).
+
+    A ``Discrete(n, start=k)`` space gets ``k + index`` (the network's indices are
+    ``0 .. n-1``); a ``Box`` gets the action clipped to its bounds (the Gaussian's
+    sample is unbounded; the rollout stores it unclipped, so log-probabilities stay
+    exact, as Stable-Baselines3 does). Other spaces get the action unchanged. A single
+    discrete action comes back as a python int.
+    """
+    from gymnasium import spaces
+
+    if not isinstance(space, spaces.Space):
+        raise TypeError(f"space must be a gymnasium space (e.g. env.action_space); got {type(space).__name__}")
+    a = np.asarray(action)
+    if isinstance(space, spaces.Box):
+        return np.clip(a, space.low, space.high)
+    if isinstance(space, spaces.Discrete):
+        a = a + int(space.start)
+    return a.item() if a.ndim == 0 else a
 
 
 def _check_finite_obs(obs, when: str) -> None:

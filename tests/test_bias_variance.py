@@ -270,7 +270,7 @@ _ROWS = [
     ("grouped_error", dict(estimates=np.array([1.0, np.nan, 0, 0])), ValueError, "estimates contains NaN"),
     ("grouped_error", dict(targets=np.full(4, np.inf)), ValueError, "targets contains NaN or infinite"),
     ("grouped_error", dict(estimates=np.array(["a"] * 4)), TypeError, "estimates must be a real-valued"),
-    ("grouped_error", dict(estimates=np.ones(4, complex)), TypeError, "estimates must be a real-valued"),
+    ("grouped_error", dict(estimates=np.ones(4, complex)), TypeError, "estimates has dtype complex"),
     ("grouped_error", dict(estimates=np.float64(1.0), targets=np.float64(0.0), groups=np.int64(0)),
      ValueError, "estimates must be an array of samples"),
     ("grouped_error", dict(valid=np.zeros(4, bool)), ValueError, "no valid sample .valid is False everywhere"),

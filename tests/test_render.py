@@ -124,6 +124,39 @@ def test_bad_inputs_are_named(call, exc, message):
         call()
 
 
+class ShiftedActionsEnv(gym.Env):
+    """Discrete(2, start=3) actions; draws a blank frame; ends after 3 steps."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2, start=3)
+
+    def __init__(self, render_mode="rgb_array"):
+        self.render_mode = render_mode
+        self.received = []
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.received = []
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        assert self.action_space.contains(action), action
+        self.received.append(int(action))
+        return np.zeros(2, np.float32), 0.0, len(self.received) == 3, False, {}
+
+    def render(self):
+        return np.zeros((2, 2, 3), np.uint8)
+
+
+def test_model_policy_index_is_shifted_by_the_discrete_start():
+    model = make_actor_critic(ShiftedActionsEnv.observation_space, gym.spaces.Discrete(2))
+    out = rollout_frames(ShiftedActionsEnv, model_policy(model), n_frames=5, every=1)
+    assert out.ended and out.steps == [0, 1, 2, 3]
+    # a hand-written policy_fn returns env actions: no shift
+    assert rollout_frames(ShiftedActionsEnv, always(4), n_frames=2).steps == [0, 3]
+
+
 def test_strip_of_accepts_a_stacked_array():
     assert strip_of(np.zeros((2, 2, 3, 3), np.uint8), gap=1).shape == (2, 7, 3)
 

@@ -7,7 +7,7 @@ import torch
 from gymnasium import spaces
 
 from gaelib import gae
-from gaelib.rollout import RolloutCollector, make_vector_env, rollout_advantages
+from gaelib.rollout import RolloutCollector, env_action, make_vector_env, rollout_advantages
 
 # --------------------------------------------------------------------------- a controllable environment
 
@@ -227,6 +227,15 @@ def test_discrete_start_is_added_for_the_env_but_the_index_is_stored():
     assert (ro.actions == 0).all()
 
 
+def test_env_action():
+    d = spaces.Discrete(3, start=5)
+    assert env_action(d, np.int64(0)) == 5 and type(env_action(d, np.array(2))) is int
+    np.testing.assert_array_equal(env_action(d, np.array([0, 2])), [5, 7])
+    box = spaces.Box(-1.0, 1.0, (2,))
+    np.testing.assert_array_equal(env_action(box, np.array([[3.0, -0.5]])), [[1.0, -0.5]])
+    assert env_action(spaces.MultiBinary(2), np.array(1)) == 1  # other spaces: unchanged
+
+
 def _collector(**kw):
     args = dict(envs=counter_envs("SameStep"), model=StubModel(), seed=0)
     args.update(kw)
@@ -265,6 +274,7 @@ _ROWS = [
      "treat_truncation_as_termination must be True or False"),
     (lambda: rollout_advantages(_ro(), gamma=1.5, lam=0.9), ValueError, r"gamma must lie in \[0, 1\]"),
     (lambda: rollout_advantages(_ro(), gamma=0.9, lam=-0.1), ValueError, r"lam must lie in \[0, 1\]"),
+    (lambda: env_action("Discrete(3)", 0), TypeError, "space must be a gymnasium space"),
 ]
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from gaelib.checkers import feedback
 
 __all__ = ["RTOL", "ATOL", "Failure", "CheckResult", "Case", "Variant", "Outcome", "TimeLimitExceeded",
-           "call_with_time_limit", "collect", "grade", "run", "as_numpy", "close"]
+           "call_with_time_limit", "collect", "grade", "run", "case_passed", "as_numpy", "close"]
 
 RTOL, ATOL = 1e-4, 1e-5  # float32 student code passes; real bugs are far larger
 
@@ -279,7 +279,8 @@ def collect(fn, inputs: list[dict], *, time_limit: float | None = 5.0) -> list[O
 # --------------------------------------------------------------------------- comparing with the answers
 
 
-def _case_ok(outcome: Outcome, case: Case) -> bool:
+def case_passed(outcome: Outcome, case: Case) -> bool:
+    """The call returned, left its inputs alone, and its output is within the tolerances."""
     return outcome.status == "ok" and not outcome.mutated and close(outcome.output, case.expected)
 
 
@@ -300,7 +301,7 @@ def grade(name: str, fn_name: str, cases: list[Case], outcomes: list[Outcome], v
         return CheckResult(name, False, len(cases), 0, None, True, msg)
     first = None
     for i, (outcome, case) in enumerate(zip(outcomes, cases)):
-        if _case_ok(outcome, case):
+        if case_passed(outcome, case):
             continue
         if outcome.status != "ok":
             first = Failure(i, case.description, _copy(case.inputs), case.expected, None, None, outcome.error)
@@ -308,7 +309,7 @@ def grade(name: str, fn_name: str, cases: list[Case], outcomes: list[Outcome], v
             first = Failure(i, case.description, _copy(case.inputs), case.expected, outcome.output,
                             _output_hint(outcome, case))
         break
-    n_passed = sum(_case_ok(o, c) for o, c in zip(outcomes, cases))
+    n_passed = sum(case_passed(o, c) for o, c in zip(outcomes, cases))
     timed_out = any(o.status == "timeout" for o in outcomes)
     if first is None and len(outcomes) == len(cases):
         return CheckResult(name, True, len(cases), n_passed, None, False,

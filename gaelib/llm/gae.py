@@ -7,8 +7,8 @@ import numbers
 import numpy as np
 
 from gaelib import _checks
-from gaelib.advantages import GAEOutput, gae
-from gaelib.llm._inputs import _back, _batch_major, _float_dtype, _mask, _nonempty_rows, _np, _per_sequence
+from gaelib.advantages import GAEOutput, masked_gae
+from gaelib.llm._inputs import _np, _per_sequence
 from gaelib.llm.registry import register_estimator
 
 __all__ = ["token_gae", "decoupled_gae", "length_adaptive_lam"]
@@ -31,8 +31,8 @@ def token_gae(rewards, values, mask, *, gamma, lam) -> GAEOutput:
     With γ = λ = 1, :math:`\hat A_t = \sum_{k \ge t} r_k - V(s_t)`: the reward-to-go
     minus the value.
 
-    This calls :func:`gaelib.gae` on the transposed arrays (valid tokens moved to the
-    front of each row, ``terminated`` at the last one, ``last_value=0``).
+    This is the core's batch-major scan, :func:`gaelib.advantages.masked_gae`: no token
+    is moved or sorted, and torch tensors stay on their device.
 
     Args:
         rewards: ``[batch, tokens]`` float, e.g. from :func:`token_rewards`.
@@ -45,7 +45,8 @@ def token_gae(rewards, values, mask, *, gamma, lam) -> GAEOutput:
 
     Returns:
         :class:`GAEOutput` ``(advantages, returns)``, each ``[batch, tokens]``, in the
-        library of ``rewards``, 0 where ``mask`` is 0.
+        library, device and dtype of the inputs (the dtype rule of :mod:`gaelib.advantages`),
+        0 where ``mask`` is 0.
 
     Example:
         >>> adv, ret = token_gae(np.array([[0., 1., 0.]]), np.array([[.5, .5, 9.]]),
@@ -53,30 +54,42 @@ def token_gae(rewards, values, mask, *, gamma, lam) -> GAEOutput:
         >>> adv
         array([[0.5, 0.5, 0. ]])
     """
+    return _masked_gae(rewards, values, mask, gamma, ("lam", lam), ("lam", lam))
+
+
+def _masked_gae(rewards, values, mask, gamma, actor, critic):
+    """Check the inputs as gaelib.llm does (every row needs a valid token; γ and λ are floats or
+    ``[batch]``), then run the core's batch-major scan, :func:`gaelib.advantages.masked_gae`.
+
+    ``actor`` and ``critic`` are ``(name, λ)`` pairs, so that errors name the caller's argument.
+    """
     backend = _checks.backend_of(rewards=rewards, values=values, mask=mask)
-    r = _batch_major("rewards", rewards, backend)
-    v = _batch_major("values", values, backend)
+    r = _checks.as_array("rewards", rewards, backend)
+    v = _checks.as_array("values", values, backend)
+    for name, x in (("rewards", r), ("values", v)):
+        if x.ndim != 2 or 0 in tuple(x.shape):
+            raise ValueError(f"{name} must be batch-major [batch, tokens] and non-empty; got shape {tuple(x.shape)}")
+        _checks.check_float(name, x)
     _checks.check_same_shape("values", v, "rewards", r)
-    m = _mask(mask, "rewards", r, backend)
-    B, T = m.shape
-    gamma = _per_sequence("gamma", gamma, B)
-    lam = _per_sequence("lam", lam, B)
-    n = _nonempty_rows(m)
-    rn, vn = _np(r), _np(v)
-    dtype = _float_dtype(rn, vn)
-    # valid tokens first (stable order), then time-major for the core
-    order = np.argsort(~m, axis=1, kind="stable")
-    valid = np.arange(T)[None, :] < n[:, None]
-    rc = np.where(valid, np.take_along_axis(rn, order, 1), 0).astype(dtype)
-    vc = np.where(valid, np.take_along_axis(vn, order, 1), 0).astype(dtype)
-    terminated = np.arange(T)[None, :] == (n - 1)[:, None]
-    adv_tm, _ = gae(rc.T, vc.T, last_value=np.zeros(B, dtype), terminated=terminated.T,
-                    gamma=gamma, lam=lam)
-    adv_c = np.where(valid, adv_tm.T, 0)
-    adv = np.zeros((B, T), dtype)
-    np.put_along_axis(adv, order, adv_c, 1)
-    ret = np.where(m, adv + vn, 0).astype(dtype)
-    return GAEOutput(_back(adv, r), _back(ret, r))
+    m = _checks.as_array("mask", mask, backend)
+    _checks.check_flags("mask", m, "rewards", r)
+    B = r.shape[0]
+    params = [_on_device(_per_sequence(name, p, B), r) for name, p in (("gamma", gamma), actor, critic)]
+    empty = (m != 0).sum(1) == 0  # on the tensors' device: one number comes back
+    if bool(empty.any()):
+        i = int(np.flatnonzero(_np(empty))[0])
+        raise ValueError(f"mask row {i} has no valid token; every response needs at least one "
+                         f"(drop empty responses before computing advantages)")
+    return masked_gae(r, v, m, gamma=params[0], lam=params[1], lam_returns=params[2])
+
+
+def _on_device(p, like):
+    """A per-sequence parameter (float or numpy ``[batch]``) in the library and on the device of ``like``."""
+    if isinstance(p, float) or not _checks.is_torch(like):
+        return p
+    import torch
+
+    return torch.as_tensor(p, device=like.device)
 
 
 def decoupled_gae(rewards, values, mask, *, gamma, lam_actor, lam_critic=1.0) -> GAEOutput:
@@ -103,12 +116,7 @@ def decoupled_gae(rewards, values, mask, *, gamma, lam_actor, lam_critic=1.0) ->
     Returns:
         :class:`GAEOutput` ``(advantages, returns)``.
     """
-    B = _batch_major("rewards", rewards, _checks.backend_of(rewards=rewards, values=values, mask=mask)).shape[0]
-    _per_sequence("lam_actor", lam_actor, B)  # checked here so that errors name them
-    _per_sequence("lam_critic", lam_critic, B)
-    adv, _ = token_gae(rewards, values, mask, gamma=gamma, lam=lam_actor)
-    _, ret = token_gae(rewards, values, mask, gamma=gamma, lam=lam_critic)
-    return GAEOutput(adv, ret)
+    return _masked_gae(rewards, values, mask, gamma, ("lam_actor", lam_actor), ("lam_critic", lam_critic))
 
 
 def length_adaptive_lam(lengths, *, alpha: float):

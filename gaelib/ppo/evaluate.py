@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gaelib.rollout import env_action
+
 __all__ = ["evaluate_policy", "solve_point", "explained_variance"]
 
 
@@ -32,16 +34,6 @@ def explained_variance(predictions, targets) -> float:
     p, y = p.ravel(), y.ravel()
     var_y = y.var()
     return float("nan") if var_y == 0 else float(1.0 - (y - p).var() / var_y)
-
-
-def _env_action(space, action: np.ndarray):
-    """The network's action as the environment takes it: ``start + index`` for a ``Discrete``
-    space, clipped to the bounds for a ``Box``."""
-    from gymnasium import spaces
-
-    if isinstance(space, spaces.Discrete):
-        return int(space.start) + int(action.item())
-    return np.clip(action, space.low, space.high)
 
 
 @torch.no_grad()
@@ -81,7 +73,7 @@ def evaluate_policy(model, env: str | Callable[[], Any] | Any, *, n_episodes: in
             for _ in range(max_episode_steps):
                 x = torch.as_tensor(np.asarray(obs, np.float32))[None]
                 a = model.mode(x) if deterministic else model.act(x)[0]
-                obs, r, terminated, truncated, _ = e.step(_env_action(e.action_space, a[0].numpy()))
+                obs, r, terminated, truncated, _ = e.step(env_action(e.action_space, a[0].numpy()))
                 returns[k] += float(r)
                 if terminated or truncated:
                     break

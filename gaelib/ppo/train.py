@@ -223,13 +223,6 @@ def _check_arguments(config, seed) -> None:
         raise TypeError(f"seed must be an integer (runs are seeded so that they repeat); got {seed!r}")
 
 
-def _check_observations(obs: torch.Tensor) -> None:
-    if not bool(torch.isfinite(obs).all()):
-        bad = (~torch.isfinite(obs)).nonzero()[0].tolist()
-        raise ValueError(f"the environment returned a non-finite observation (NaN or inf) at rollout step "
-                         f"{bad[0]}, sub-environment {bad[1]}; PPO cannot learn from it (check the env)")
-
-
 def _make_envs(env, config: PPOConfig):
     envs = make_vector_env(env, config.num_envs)
     if envs.single_observation_space.shape == ():
@@ -270,7 +263,8 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
 
     Raises:
         TypeError: ``config`` is not a :class:`PPOConfig`, or ``seed`` is not an integer.
-        ValueError: scalar observations, or a non-finite observation during training.
+        ValueError: scalar observations, or a non-finite observation or reward during training
+            (raised by :meth:`gaelib.rollout.RolloutCollector.collect`).
     """
     _check_arguments(config, seed)
     start = time.perf_counter()
@@ -282,7 +276,8 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
     # -- model and optimiser
     model = make_actor_critic(envs.single_observation_space, envs.single_action_space,
                               hidden=config.hidden_sizes, activation=config.activation)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps,
+                                 fused=config.fused_adam or None)
     collector = RolloutCollector(envs, model, seed=seed)
     history = PPOHistory()
     num_updates = math.ceil(config.total_steps / config.batch_size)
@@ -295,8 +290,7 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
             for group in optimizer.param_groups:
                 group["lr"] = lr
             # -- rollout: N·T transitions with the current policy
-            rollout = collector.collect(config.num_steps)
-            _check_observations(rollout.obs)
+            rollout = collector.collect(config.num_steps)  # refuses NaN/inf observations and rewards
             _record_episodes(history, collector.episodes[n_episodes:], start)
             # -- advantages: GAE, bootstrapping truncated episodes from V(final observation)
             advantages, returns = rollout_advantages(

@@ -1,0 +1,90 @@
+"""Tuning runs of gaelib's PPO on CartPole-v1, on the **tuning seeds** only (``benchmarks/PROTOCOL.md``).
+
+For one configuration (``gaelib.ppo.CARTPOLE`` with the fields given on the command line replaced),
+train on each tuning seed, one after the other in this process, and report per seed: the environment
+steps at which the mean return of the last 20 finished training episodes first reaches 475, the
+number of gradient steps taken by then, and the greedy evaluation of the final policy (20 episodes,
+reset seeds 10,000-10,019, the same evaluation as the benchmark; with ``--screen``, of the policy at
+the solve point, training stopped there). One JSON line per configuration is
+appended to ``--log`` so that the tuning history is kept. Wall time is not reported: tuning compares
+configurations on steps alone (they repeat exactly for a seed), and the machine's load varies.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/tune_cartpole.py --set min_learning_rate=1e-4 pause_return=475 \\
+        --log benchmarks/results/cartpole_tuning.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+THRESHOLD, WINDOW, EVAL_EPISODES, EVAL_SEED = 475.0, 20, 20, 10_000
+TUNING_SEEDS = tuple(range(100, 120))
+
+
+def run(config, seed: int, screen: bool = False) -> dict:
+    from gaelib.ppo import evaluate_policy, solve_point, train_ppo
+
+    def stop_once_solved(log):  # screening: the steps to solve do not depend on what comes after
+        return solve_point(log["history"], threshold=THRESHOLD, window=WINDOW) is None
+
+    model, h = train_ppo("CartPole-v1", config, seed=seed, progress=False,
+                         callback=stop_once_solved if screen else None)
+    hit = solve_point(h, threshold=THRESHOLD, window=WINDOW)
+    steps = None if hit is None else int(hit[0])
+    # gradient steps taken before the solve point: updates made before it, times minibatches per update
+    per_update = config.num_epochs * -(-config.batch_size // config.minibatch_size)
+    made = [s for s, lr in zip(h.update_steps, h.learning_rate) if lr > 0 and (steps is None or s < steps)]
+    ev = evaluate_policy(model, "CartPole-v1", n_episodes=EVAL_EPISODES, seed=EVAL_SEED)
+    return {"seed": seed, "steps": steps, "grad_steps": len(made) * per_update,
+            "eval_mean": float(ev.mean()), "eval_min": float(ev.min())}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--set", nargs="*", default=[], help="field=value pairs replacing CARTPOLE's fields")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(TUNING_SEEDS))
+    parser.add_argument("--log", type=Path, default=None)
+    parser.add_argument("--note", default="")
+    parser.add_argument("--screen", action="store_true",
+                        help="stop each run once solved (evaluation of the policy at that point, not after "
+                             "the full budget): to compare steps to solve cheaply")
+    args = parser.parse_args(argv)
+    if any(s < 100 for s in args.seeds):
+        parser.error("tuning uses the tuning seeds (100 and above) only; seeds 0-19 are for reporting")
+    torch.set_num_threads(1)
+    from gaelib.ppo import CARTPOLE
+
+    changes = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    config = dataclasses.replace(CARTPOLE, **changes)
+    rows = []
+    for s in args.seeds:
+        rows.append(run(config, s, args.screen))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    steps = [r["steps"] for r in rows]
+    solved = [x for x in steps if x is not None]
+    summary = {"changes": changes, "config": {k: v for k, v in dataclasses.asdict(config).items()},
+               "note": args.note, "screen": args.screen, "seeds": args.seeds,
+               "solved": f"{len(solved)}/{len(rows)}",
+               "median_steps": float(np.median(solved)) if len(solved) == len(rows) else None,
+               "max_steps": max(solved) if solved else None,
+               "eval_500": sum(r["eval_min"] == 500 for r in rows),
+               "median_grad_steps": float(np.median([r["grad_steps"] for r in rows])), "runs": rows}
+    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))
+    if args.log:
+        args.log.parent.mkdir(parents=True, exist_ok=True)
+        with args.log.open("a") as f:
+            f.write(json.dumps(summary) + "\n")
+
+
+if __name__ == "__main__":
+    main()
