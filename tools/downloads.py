@@ -62,7 +62,7 @@ def build_zip(out: Path) -> Path:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             z.writestr(info, path.read_bytes())
-    print(f"{target.relative_to(ROOT)}: {len(chapter_notebooks())} notebooks, {target.stat().st_size / 1e6:.1f} MB")
+    print(f"{target}: {len(chapter_notebooks())} notebooks, {target.stat().st_size / 1e6:.1f} MB")
     return target
 
 
@@ -85,7 +85,7 @@ def build_pdf(out: Path, singlehtml: Path) -> Path:
                         "--virtual-time-budget=120000", "--run-all-compositor-stages-before-draw",
                         "--no-pdf-header-footer", f"--print-to-pdf={target}", index.as_uri()],
                        capture_output=True, timeout=900, check=True)
-    print(f"{target.relative_to(ROOT)}: {target.stat().st_size / 1e6:.1f} MB")
+    print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
     return target
 
 
