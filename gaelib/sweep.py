@@ -210,7 +210,7 @@ def plot_heatmap(ax, mean, std, gammas, lams, *, title: str = "", fmt: str = "{:
             if not np.isnan(std[i, j]):
                 text += "\n±" + fmt.format(std[i, j])
             bright = hi > lo and (mean[i, j] - lo) / (hi - lo) > 0.6
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if bright else "white")
+            ax.text(j, i, text, ha="center", va="center", fontsize=9, color="black" if bright else "white")
     ax.set_xticks(range(len(lams)), [f"{v:g}" for v in lams])
     ax.set_yticks(range(len(gammas)), [f"{v:g}" for v in gammas])
     ax.set_xlabel("λ")
@@ -237,4 +237,4 @@ def plot_lambda_lines(ax, rows: Sequence[dict], metric: str, gammas, lams, *, ti
     ax.set_xlabel("λ (equally spaced)")
     ax.set_ylabel(metric)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
