@@ -109,9 +109,6 @@ def _constant(M, value, dtype):
     return c
 
 
-def _NO_FLAGS(M):
-    return _constant(M, False, np.dtype(np.bool_))
-
 
 class Spec:
     """Validated inputs of one call, with what the result must look like."""
