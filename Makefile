@@ -50,8 +50,14 @@ lab: install
 	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install "jupyterlab>=4"
 	$(BIN)/jupyter lab chapters
 
-unit: install
-	$(RUN) $(BIN)/python -m pytest -q tests --doctest-modules gaelib
+# verl 0.9.1, only for tests/test_verl_integration.py (gaelib's estimators in verl's registry, checked against
+# verl's own code and its CPU test); --no-deps: see requirements-verl.txt for why and what it costs.
+$(VENV)/.installed-verl: requirements-verl.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --no-deps -r requirements-verl.txt
+	touch $@
+
+unit: install $(VENV)/.installed-verl
+	GAELIB_REQUIRE_VERL=1 $(RUN) $(BIN)/python -m pytest -q tests --doctest-modules gaelib
 
 nbval: install
 	$(BIN)/python tools/check_notebooks.py $(NOTEBOOKS)
