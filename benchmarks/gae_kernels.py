@@ -1,6 +1,6 @@
 """GAE kernel speed, measured side by side in one run.
 
-    python benchmarks/gae_kernels.py [--repeats 21] [--device cpu|cuda] [--out benchmarks/results/gae_kernels.md]
+    python benchmarks/gae_kernels.py [--repeats 21] [--runs 3] [--device cpu|cuda] [--out benchmarks/results/gae_kernels.md]
 
 Part 1 (RL sizes, time-major [T, N], float32, γ = 0.99, λ = 0.95, about 1 % episode
 ends split between terminated and truncated, next_values given per step):
@@ -295,12 +295,21 @@ def table_llm(rows):
     return "\n".join(lines)
 
 
+def over_runs(runs, measure):
+    """The median, over ``runs`` runs of ``measure()``, of every size's every method."""
+    results = [measure() for _ in range(runs)]
+    return [(size, {k: float(np.median([r[i][1][k] for r in results])) for k in ms})
+            for i, (size, ms) in enumerate(results[0])]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--loop-repeats", type=int, default=3, help="repeats of the (slow) token loop")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--parts", default="rl,llm")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="repeat everything this many times and report the median of the runs' medians")
     parser.add_argument("--out", help="also write the tables to this markdown file")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -312,17 +321,20 @@ def main():
     header = (f"numpy {np.__version__}, torch {torch.__version__} (1 CPU thread), "
               f"numba kernels: {_kernels.HAVE_NUMBA}, device: {device.type} ({where}), {os.cpu_count()} CPUs")
     parts = [header]
+    if args.runs > 1:
+        parts[0] += f"; median of {args.runs} runs"
     if "rl" in args.parts:
-        parts += [f"RL sizes, time-major, float32 ({device.type}):", table_rl(part_rl(timer, device, args.repeats, rng))]
+        rows = over_runs(args.runs, lambda: part_rl(timer, device, args.repeats, rng))
+        parts += [f"RL sizes, time-major, float32 ({device.type}):", table_rl(rows)]
     if "llm" in args.parts:
+        rows = over_runs(args.runs, lambda: part_llm(timer, device, args.repeats, rng, args.loop_repeats))
         parts += [f"LLM sizes, batch-major tokens with right-padded masks, float32, γ = 1, λ = 0.95 ({device.type}; "
-                  f"the token loop on {args.loop_repeats} repeats):",
-                  table_llm(part_llm(timer, device, args.repeats, rng, args.loop_repeats))]
+                  f"the token loop on {args.loop_repeats} repeats):", table_llm(rows)]
     text = "\n\n".join(parts)
     print(text)
     if args.out:
         with open(args.out, "w") as fh:
-            cmd = " ".join(["python benchmarks/gae_kernels.py", f"--repeats {args.repeats}",
+            cmd = " ".join(["python benchmarks/gae_kernels.py", f"--repeats {args.repeats}", f"--runs {args.runs}",
                             f"--device {args.device}", f"--parts {args.parts}"])
             fh.write(f"Command: `{cmd}`\n\n{text}\n")
 

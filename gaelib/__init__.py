@@ -17,10 +17,10 @@ from gaelib.advantages import (
     discounted_cumsum,
     gae,
     lambda_returns,
-    masked_gae,
     next_state_values,
     td_residuals,
 )
+from gaelib.masked import masked_gae
 from gaelib.utils import seed_everything
 
 __all__ = [

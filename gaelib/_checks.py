@@ -28,6 +28,7 @@ def is_array(x) -> bool:
 
 
 _SCALARS = (float, int)
+_PLAIN = (np.ndarray, float, int, type(None))
 
 
 def backend_of(**arrays) -> str:
@@ -36,6 +37,8 @@ def backend_of(**arrays) -> str:
     ``None`` entries are ignored; python scalars go with either backend.
     Mixing numpy arrays and torch tensors raises ``TypeError``.
     """
+    if all(type(x) in _PLAIN for x in arrays.values()):  # the common case: numpy arrays and numbers
+        return "numpy"
     kinds = {}
     for name, x in arrays.items():
         if x is None or type(x) in _SCALARS:
@@ -118,6 +121,8 @@ def check_same_shape(name: str, x, ref_name: str, ref) -> None:
 def check_flags(name: str, x, ref_name: str, ref) -> None:
     """Episode-boundary flags: same shape as ``ref``; bool, or numbers that are all 0 or 1."""
     check_same_shape(name, x, ref_name, ref)
+    if type(x) is np.ndarray and x.dtype.kind == "b":  # the common case, first
+        return
     if is_torch(x):
         import torch
 

@@ -64,7 +64,7 @@ def choose(lib: str, ref) -> str:
 
 
 def _is_number(x):
-    return isinstance(x, numbers.Number)
+    return type(x) is float or isinstance(x, numbers.Number)
 
 
 def _numpy(x, dtype):
@@ -108,9 +108,6 @@ def _constant(M, value, dtype):
         c.flags.writeable = False
     return c
 
-
-def _NO_FLAGS(M):
-    return _constant(M, False, np.dtype(np.bool_))
 
 
 class Spec:
@@ -213,36 +210,40 @@ def _time_major_numba(kind, spec, rewards, values, next_values, last_value, term
     shape, dt = spec.shape, spec.dtype
     T = shape[0]
     M = math.prod(shape[1:])
-    r = _numpy(rewards, dt).reshape(T, M)
-    v = r if values is None else _numpy(values, dt).reshape(T, M)
-    nv = r if next_values is None else _numpy(next_values, dt).reshape(T, M)
-    if last_value is None or type(last_value) in _checks._SCALARS or _is_number(last_value):
+    two_d = (T, M) if T > 1 else (M,)  # per-step arrays as [T, M]; constant in time as [M]
+
+    def rows(x):  # a [T, *batch] array as [T, M], in dt, C-contiguous (no copy if it is already)
+        x = _numpy(x, dt)
+        return x if x.shape == (T, M) else x.reshape(T, M)
+
+    r = rows(rewards)
+    v = r if values is None else rows(values)
+    nv = r if next_values is None else rows(next_values)
+    if last_value is None or _is_number(last_value):
         lv = _constant(M, 0.0 if last_value is None else float(last_value), dt)
     else:
         lv = _numpy(last_value, dt).reshape(M)
-    flags = []
-    for f in (terminated, truncated):
-        if f is None:
-            flags.append(_constant(M, False, _BOOL))
-            continue
-        f = _numpy_flag(f)
-        f = np.ascontiguousarray(f if f.dtype == np.bool_ else f != 0)
-        flags.append(f.reshape(T, M) if T > 1 else f.reshape(M))
-    params = []
-    for p in (gamma, lam):
-        if type(p) in _checks._SCALARS or _is_number(p):
-            params.append(_constant(M, p, dt))
-        else:
-            p = _numpy(p, dt)
-            params.append(p.reshape(T, M) if p.shape == shape and T > 1 else p.reshape(M))
+    flags = [_constant(M, False, _BOOL) if f is None else _flag_rows(f, two_d) for f in (terminated, truncated)]
+    params = [_constant(M, p, dt) if _is_number(p) else
+              _numpy(p, dt).reshape(two_d if p.shape == shape else (M,)) for p in (gamma, lam)]
     x, y = np.empty((T, M), dt), np.empty((T, M), dt)
     finite = _kernels.TIME_MAJOR[kind](r, v, nv, next_values is not None, lv, flags[0], flags[1],
                                       params[0], params[1], _estimators.ESTIMATORS[kind][2], x, y,
                                       plus_values, dt.type(0))
     if spec.lib == "numpy" and spec.out_dtype == dt and finite:  # the common case, without detours
-        return [x.reshape(shape), y.reshape(shape)] if plus_values else [x.reshape(shape)]
+        if x.shape != shape:
+            x, y = x.reshape(shape), y.reshape(shape)
+        return [x, y] if plus_values else [x]
     outs = [x, y] if plus_values else [x]
     return [spec.finish(o, finite) for o in outs]
+
+
+def _flag_rows(f, two_d):
+    """Episode-end flags as a C-contiguous bool array of shape ``two_d``."""
+    if type(f) is not np.ndarray or f.dtype != np.bool_ or not f.flags.c_contiguous:
+        f = _numpy_flag(f)
+        f = np.ascontiguousarray(f if f.dtype == np.bool_ else f != 0)
+    return f if f.shape == two_d else f.reshape(two_d)
 
 
 _BOOL = np.dtype(np.bool_)

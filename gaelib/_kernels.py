@@ -1,15 +1,16 @@
 r"""The numba backend: the backward recurrence as a compiled loop on the CPU.
 
 Every estimator is :math:`x_t = b_t + a_t x_{t+1}`, :math:`x_T = 0`, with
-:math:`(b_t, a_t)` from :mod:`gaelib._estimators`; the coefficient function is an
-argument of the kernels (numba compiles one specialisation per estimator and inlines
-it). Two loop orders:
+:math:`(b_t, a_t)` from :mod:`gaelib._estimators`. The loops below call a global
+``coef``; numba compiles one copy of each loop per estimator with ``coef`` bound to that
+estimator's coefficient function and inlines it (``TIME_MAJOR[name]``, ``masked_rows``).
+Two loop orders:
 
-* :func:`time_major` for ``[T, M]`` arrays (RL rollouts): a forward pass over time forms
+* :func:`_time_major_py` for ``[T, M]`` arrays (RL rollouts): a forward pass over time forms
   :math:`b` and :math:`a` into the two output buffers, then a backward pass walks time over
   those two arrays only (a probe on a 2-core x86 VM measured a backward walk over all the
   inputs at 3-8x the cost of a forward one), adding :math:`V(s_t)` for the value targets;
-* :func:`masked_rows` for batch-major ``[B, L]`` token arrays with a mask: one backward
+* :func:`_masked_rows_py` for batch-major ``[B, L]`` token arrays with a mask: one backward
   walk along each row, skipping masked tokens (they pass the carry through unchanged).
 
 Both report whether every result is finite, so non-finite inputs and overflow are caught
