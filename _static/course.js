@@ -40,13 +40,25 @@
       }
     });
   }
+  // A table still wider than its column (unbreakable formulas in its cells) gets a smaller font, down to 70 %.
+  function fitTables() {
+    document.querySelectorAll(".bd-article table:not(.stacked)").forEach(function (t) {
+      t.style.fontSize = "";
+      var room = t.parentElement.clientWidth, base = parseFloat(getComputedStyle(t).fontSize), scale = 1;
+      for (var i = 0; i < 4 && t.scrollWidth > room + 1 && scale > 0.7; i++) {
+        scale = Math.max(0.7, scale * (room - 4) / t.scrollWidth);
+        t.style.fontSize = (base * scale) + "px";
+      }
+      t.dataset.fitScale = String(Math.round(scale * 1000) / 1000);
+    });
+  }
   function start() {
     linkFigures();
     stackTables();
     var mj = window.MathJax;
-    if (mj && mj.startup && mj.startup.promise) mj.startup.promise.then(function () { stackTables(); fitMath(); });
+    if (mj && mj.startup && mj.startup.promise) mj.startup.promise.then(function () { stackTables(); fitTables(); fitMath(); });
     var t;
-    window.addEventListener("resize", function () { clearTimeout(t); t = setTimeout(function () { stackTables(); fitMath(); }, 150); });
+    window.addEventListener("resize", function () { clearTimeout(t); t = setTimeout(function () { stackTables(); fitTables(); fitMath(); }, 150); });
   }
   // after the load event: MathJax is loaded asynchronously, and typesets after that
   if (document.readyState === "complete") start(); else window.addEventListener("load", start);

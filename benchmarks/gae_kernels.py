@@ -1,31 +1,49 @@
 """GAE kernel speed, measured side by side in one run.
 
-    python benchmarks/gae_kernels.py [--repeats 21] [--out benchmarks/results/gae_kernels.md]
+    python benchmarks/gae_kernels.py [--repeats 21] [--device cpu|cuda] [--out benchmarks/results/gae_kernels.md]
 
 Part 1 (RL sizes, time-major [T, N], float32, γ = 0.99, λ = 0.95, about 1 % episode
 ends split between terminated and truncated, next_values given per step):
 
-* copy floor — ``np.copyto`` of the five inputs (rewards, values, next_values,
-  terminated, truncated): the bytes any method must read, read and written once;
+* copy floor — a copy of the five inputs (rewards, values, next_values, terminated,
+  truncated) into preallocated arrays: the bytes any method must read, read and written once;
 * numpy loop — a Python loop backwards over time, vectorised across the batch
-  (the Stable-Baselines3 / verl style; ``gaelib.reference.gae_loop``);
-* gaelib numpy — ``gaelib.gae`` on numpy arrays (validation included);
-* gaelib torch — ``gaelib.gae`` on CPU torch tensors, torch set to 2 threads.
+  (the Stable-Baselines3 / verl style; ``gaelib.reference.gae_loop``) [CPU only];
+* bare numba — :func:`bare_two_pass`, a compiled forward pass forming δ and γλ(1 − done),
+  then a backward pass over those two arrays; advantages only, no checks, no returns,
+  arrays prepared outside the timing [CPU only];
+* gaelib numpy — ``gaelib.gae`` on numpy arrays (validation, returns and the finiteness
+  check included) [CPU only];
+* gaelib torch — ``gaelib.gae`` on torch tensors of ``--device`` (one torch thread on CPU).
+  On CUDA, "torch loop" is the same loop as numpy loop, in torch ops on the device.
 
-Part 2 (LLM sizes, batch-major [B, L] tokens as TRL/verl/OpenRLHF store them,
-γ = 1, λ = 0.95, the bootstrap after the last token is 0):
+Part 2 (LLM sizes, batch-major [B, L] as TRL/verl/OpenRLHF store them, float32, γ = 1,
+λ = 0.95, right-padded response masks with lengths drawn uniformly in [L/2, L]):
 
-* torch loop — a Python loop backwards over tokens with torch ops (the TRL/verl style);
-* gaelib torch — ``gaelib.gae`` on the transposed tensors (``.T``), so the time-major
-  copy it makes is included in its time.
+* copy floor — a copy of rewards, values and mask (on CUDA: device to device);
+* token loop — a Python loop backwards over tokens on [B] slices, masked tokens skipped
+  (the verl / TRL style of :func:`token_loop`, written here; timed on fewer repeats);
+* chunked scan — the slime-style scan of :func:`chunked_scan` (written here after reading
+  slime's ``chunked_gae``): δ with a zero bootstrap after each row's last valid token, then
+  a discounted sum inside chunks of 128 tokens as one matrix product with the constant
+  (γλ)^(j-i) Toeplitz matrix, and a Python loop over chunks for the carry. It needs a
+  constant γλ and no holes in the mask (right padding is fine);
+* token_gae, decoupled_gae — ``gaelib.llm.token_gae`` and ``decoupled_gae`` (λ_critic = 1),
+  validation and masks included;
+* core scan — ``gaelib.gae`` on time-major copies of the same rewards and values, no mask
+  (what the masked path should cost little more than);
+* token_gae (torch scan) [CPU only] — token_gae forced onto the torch backend, i.e. the
+  blocked log-depth scan that accelerators run, here on CPU tensors.
 
-Times are medians over ``--repeats`` calls, methods interleaved so that load on
-the machine hits them alike. Compare ratios, not absolute times across runs.
+Every method is checked against the loop before it is timed. Times are medians over the
+repeats, methods interleaved so that load hits them alike; on CUDA every call is timed with
+CUDA events after a synchronize. Compare ratios, not absolute times across runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -33,23 +51,65 @@ import numpy as np
 import torch
 
 import gaelib
+from gaelib import _dispatch, _kernels, llm
 from gaelib.reference import gae_loop
 
 RL_SIZES = [(2048, 8), (128, 64), (1024, 512), (4096, 256)]
-LLM_SIZES = [(64, 512), (256, 1024), (512, 2048)]
+LLM_SIZES = [(8, 32768), (64, 8192), (512, 2048)]
+GAMMA, LAM = 0.99, 0.95
+
+if _kernels.HAVE_NUMBA:
+    from numba import njit
+
+    @njit(cache=True, nogil=True)
+    def bare_two_pass(r, v, nv, term, trunc, gamma, lam, adv, carry):
+        """GAE in two compiled passes, nothing else: the yardstick for gaelib's overhead."""
+        T, N = r.shape
+        for t in range(T):
+            for n in range(N):
+                g = 0.0 if term[t, n] else gamma
+                adv[t, n] = r[t, n] + g * nv[t, n] - v[t, n]
+                carry[t, n] = 0.0 if trunc[t, n] else g * lam
+        for t in range(T - 2, -1, -1):
+            for n in range(N):
+                adv[t, n] += carry[t, n] * adv[t + 1, n]
 
 
-def median_ms(fns: dict, repeats: int) -> dict:
-    """Call every function ``repeats`` times, interleaved; return median milliseconds."""
-    times = {k: [] for k in fns}
-    for f in fns.values():
-        f()  # warm up (numba compiles on the first call)
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
+# --------------------------------------------------------------------------- timing
+
+
+class Timer:
+    """Median milliseconds per call, methods interleaved; CUDA calls timed with events."""
+
+    def __init__(self, device):
+        self.cuda = device.type == "cuda"
+
+    def one(self, f):
+        if self.cuda:
+            torch.cuda.synchronize()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
             f()
-            times[k].append(time.perf_counter() - t0)
-    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+        t0 = time.perf_counter()
+        f()
+        return 1e3 * (time.perf_counter() - t0)
+
+    def median_ms(self, fns: dict, repeats: int, slow=(), slow_repeats=3) -> dict:
+        times = {k: [] for k in fns}
+        for f in fns.values():
+            f()  # warm up (numba compiles, CUDA loads kernels)
+        for i in range(repeats):
+            for k, f in fns.items():
+                if k in slow and i >= slow_repeats:
+                    continue
+                times[k].append(self.one(f))
+        return {k: float(np.median(v)) for k, v in times.items()}
+
+
+# --------------------------------------------------------------------------- part 1: RL sizes
 
 
 def rl_inputs(T, N, rng):
@@ -63,93 +123,208 @@ def rl_inputs(T, N, rng):
     return r, v, nv, term, trunc
 
 
-def torch_loop_llm(rewards, values, gamma, lam):
-    """TRL/verl-style token loop on batch-major [B, L] tensors."""
-    L = rewards.shape[1]
-    last = torch.zeros_like(rewards[:, 0])
-    out = []
-    for t in reversed(range(L)):
-        next_values = values[:, t + 1] if t < L - 1 else 0.0
-        delta = rewards[:, t] + gamma * next_values - values[:, t]
-        last = delta + gamma * lam * last
-        out.append(last)
-    return torch.stack(out[::-1], dim=1)
+def torch_loop_rl(r, v, nv, term, trunc, gamma, lam):
+    """The numpy loop's arithmetic in torch ops (for the device)."""
+    out = torch.empty_like(r)
+    g = gamma * (~term).to(r.dtype)
+    a = g * lam * (~trunc).to(r.dtype)
+    delta = r + g * nv - v
+    last = torch.zeros_like(r[0])
+    for t in range(r.shape[0] - 1, -1, -1):
+        last = delta[t] + a[t] * last
+        out[t] = last
+    return out
 
 
-def part_rl(repeats, rng):
+def part_rl(timer, device, repeats, rng):
     rows = []
     for T, N in RL_SIZES:
-        r, v, nv, term, trunc = rl_inputs(T, N, rng)
-        srcs = (r, v, nv, term, trunc)
-        dsts = [np.empty_like(x) for x in srcs]
-        tr = [torch.from_numpy(x.copy()) for x in srcs]
-        kw = dict(gamma=0.99, lam=0.95)
-        a_np, _ = gaelib.gae(r, v, next_values=nv, terminated=term, truncated=trunc, **kw)
-        a_ref, _ = gae_loop(r, v, next_values=nv, terminated=term, truncated=trunc, **kw)
-        np.testing.assert_allclose(a_np, a_ref, rtol=1e-4, atol=1e-4)
-        fns = {
-            "copy floor": lambda: [np.copyto(d, s) for d, s in zip(dsts, srcs)],
-            "numpy loop": lambda: gae_loop(r, v, next_values=nv, terminated=term, truncated=trunc, **kw),
-            "gaelib numpy": lambda: gaelib.gae(r, v, next_values=nv, terminated=term, truncated=trunc, **kw),
-            "gaelib torch": lambda: gaelib.gae(tr[0], tr[1], next_values=tr[2], terminated=tr[3],
-                                               truncated=tr[4], **kw),
-        }
-        ms = median_ms(fns, repeats if T * N < 1_000_000 else max(5, repeats // 2))
-        rows.append(((T, N), ms))
-    return rows
-
-
-def part_llm(repeats, rng):
-    rows = []
-    for B, L in LLM_SIZES:
-        r = torch.from_numpy(rng.normal(size=(B, L)).astype(np.float32))
-        v = torch.from_numpy(rng.normal(size=(B, L)).astype(np.float32))
-        zeros = torch.zeros(B)
-        ref = torch_loop_llm(r, v, 1.0, 0.95)
-        got = gaelib.gae(r.T, v.T, last_value=zeros, gamma=1.0, lam=0.95).advantages.T
-        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-4, atol=1e-3)
-        fns = {
-            "torch loop": lambda: torch_loop_llm(r, v, 1.0, 0.95),
-            "gaelib torch": lambda: gaelib.gae(r.T, v.T, last_value=zeros, gamma=1.0, lam=0.95),
-        }
-        rows.append(((B, L), median_ms(fns, max(5, repeats // 2))))
+        srcs = rl_inputs(T, N, rng)
+        r, v, nv, term, trunc = srcs
+        kw = dict(gamma=GAMMA, lam=LAM)
+        ref, _ = gae_loop(r, v, next_values=nv, terminated=term, truncated=trunc, **kw)
+        tr = [torch.from_numpy(x.copy()).to(device) for x in srcs]
+        tdst = [torch.empty_like(x) for x in tr]
+        got = gaelib.gae(tr[0], tr[1], next_values=tr[2], terminated=tr[3], truncated=tr[4], **kw).advantages
+        np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+        fns = {}
+        if device.type == "cpu":
+            dsts = [np.empty_like(x) for x in srcs]
+            adv, carry = np.empty_like(r), np.empty_like(r)
+            np.testing.assert_allclose(gaelib.gae(*srcs[:2], next_values=nv, terminated=term, truncated=trunc,
+                                                  **kw).advantages, ref, rtol=1e-4, atol=1e-4)
+            fns["copy floor"] = lambda: [np.copyto(d, s) for d, s in zip(dsts, srcs)]
+            fns["numpy loop"] = lambda: gae_loop(r, v, next_values=nv, terminated=term, truncated=trunc, **kw)
+            if _kernels.HAVE_NUMBA:
+                g32, l32 = np.float32(GAMMA), np.float32(LAM)
+                bare_two_pass(r, v, nv, term, trunc, g32, l32, adv, carry)
+                np.testing.assert_allclose(adv, ref, rtol=1e-4, atol=1e-4)
+                fns["bare numba"] = lambda: bare_two_pass(r, v, nv, term, trunc, g32, l32, adv, carry)
+            fns["gaelib numpy"] = lambda: gaelib.gae(r, v, next_values=nv, terminated=term, truncated=trunc, **kw)
+        else:
+            fns["copy floor"] = lambda: [d.copy_(s) for d, s in zip(tdst, tr)]
+            loop = torch_loop_rl(*tr, GAMMA, LAM)
+            np.testing.assert_allclose(loop.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+            fns["torch loop"] = lambda: torch_loop_rl(*tr, GAMMA, LAM)
+        fns["gaelib torch"] = lambda: gaelib.gae(tr[0], tr[1], next_values=tr[2], terminated=tr[3],
+                                                 truncated=tr[4], **kw)
+        slow = {"numpy loop", "torch loop"}
+        n = repeats if T * N < 1_000_000 else max(5, repeats // 2)
+        rows.append(((T, N), timer.median_ms(fns, n, slow=slow, slow_repeats=max(3, n // 4))))
     return rows
 
 
 def table_rl(rows):
-    lines = ["| size (T×N) | copy floor ms | numpy loop ms | gaelib numpy ms | gaelib torch ms "
-             "| numpy: × faster than loop | numpy: × floor | torch: × faster than loop | torch: × floor |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    keys = list(rows[0][1])
+    base = "numpy loop" if "numpy loop" in keys else "torch loop"
+    head = "| size (T×N) | " + " | ".join(f"{k} ms" for k in keys)
+    ratios = [k for k in keys if k.startswith("gaelib")]
+    head += " | " + " | ".join(f"{k}: × faster than {base} | {k}: × floor" for k in ratios)
+    if "bare numba" in keys:
+        head += " | gaelib numpy ÷ bare numba"
+    lines = [head + " |", "|" + "---|" * (head.count("|"))]
     for (T, N), ms in rows:
-        f, lp, gn, gt = ms["copy floor"], ms["numpy loop"], ms["gaelib numpy"], ms["gaelib torch"]
-        lines.append(f"| {T}×{N} | {f:.3f} | {lp:.2f} | {gn:.3f} | {gt:.3f} | {lp / gn:.0f}× | "
-                     f"{gn / f:.1f}× | {lp / gt:.0f}× | {gt / f:.1f}× |")
+        cells = [f"{T}×{N}"] + [f"{ms[k]:.3f}" for k in keys]
+        for k in ratios:
+            cells += [f"{ms[base] / ms[k]:.0f}×", f"{ms[k] / ms['copy floor']:.2f}×"]
+        if "bare numba" in keys:
+            cells.append(f"{ms['gaelib numpy'] / ms['bare numba']:.2f}×")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- part 2: LLM sizes
+
+
+def token_loop(rewards, values, mask, gamma, lam):
+    """verl/TRL-style token loop on [B, L] tensors: backwards over tokens, masked tokens skipped."""
+    B, L = rewards.shape
+    m = mask.to(rewards.dtype)
+    next_value = torch.zeros_like(rewards[:, 0])
+    carry = torch.zeros_like(rewards[:, 0])
+    out = []
+    for t in range(L - 1, -1, -1):
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        new = delta + gamma * lam * carry
+        carry = m[:, t] * new + (1 - m[:, t]) * carry
+        next_value = m[:, t] * values[:, t] + (1 - m[:, t]) * next_value
+        out.append(carry * m[:, t])
+    return torch.stack(out[::-1], dim=1)
+
+
+def chunked_scan(rewards, values, mask, gamma, lam, chunk=128):
+    """slime-style chunked GAE for right-padded masks: a Toeplitz matrix product inside
+    chunks, a Python loop over chunks for the carry (no division; constant γλ only)."""
+    B, L = rewards.shape
+    m = mask.to(rewards.dtype)
+    nv = torch.cat([values[:, 1:] * m[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
+    delta = (rewards + gamma * nv - values) * m
+    n = -(-L // chunk)
+    pad = n * chunk - L
+    d = torch.nn.functional.pad(delta, (0, pad)).reshape(B, n, chunk)
+    w = gamma * lam
+    i = torch.arange(chunk, device=rewards.device)
+    expo = (i[None, :] - i[:, None]).to(rewards.dtype)  # j - i
+    # A_i = sum_{j >= i} w^(j-i) d_j inside a chunk: d @ W with W[j, i] = w^(j-i) for j >= i
+    W = torch.where(expo.T >= 0, w ** expo.T.clamp(min=0), torch.zeros((), dtype=rewards.dtype,
+                                                                         device=rewards.device))
+    local = d @ W
+    decay = w ** (chunk - i).to(rewards.dtype)  # w^(C - i): from position i to the next chunk's start
+    out = torch.empty_like(local)
+    carry = torch.zeros(B, dtype=rewards.dtype, device=rewards.device)
+    for c in range(n - 1, -1, -1):
+        out[:, c] = local[:, c] + decay[None, :] * carry[:, None]
+        carry = out[:, c, 0]
+    return out.reshape(B, n * chunk)[:, :L]
+
+
+def llm_inputs(B, L, rng, device):
+    r = torch.from_numpy(rng.normal(size=(B, L)).astype(np.float32)).to(device)
+    v = torch.from_numpy(rng.normal(size=(B, L)).astype(np.float32)).to(device)
+    lengths = rng.integers(L // 2, L + 1, size=B)
+    mask = torch.from_numpy(np.arange(L)[None, :] < lengths[:, None]).to(device)
+    return r, v, mask
+
+
+def part_llm(timer, device, repeats, rng, loop_repeats):
+    rows = []
+    for B, L in LLM_SIZES:
+        r, v, mask = llm_inputs(B, L, rng, device)
+        dst = [torch.empty_like(x) for x in (r, v, mask)]
+        r_tm, v_tm = r.T.contiguous(), v.T.contiguous()
+        zeros = torch.zeros(B, device=device)
+        ref = token_loop(r, v, mask, 1.0, LAM)
+        scale = float(ref.abs().max())
+        for name, got in (("token_gae", llm.token_gae(r, v, mask, gamma=1.0, lam=LAM).advantages),
+                          ("chunked", chunked_scan(r, v, mask, 1.0, LAM))):
+            err = float((got - ref).abs().max()) / scale
+            assert err < 1e-4, (name, B, L, err)
+        fns = {
+            "copy floor": lambda: [d.copy_(s) for d, s in zip(dst, (r, v, mask))],
+            "token loop": lambda: token_loop(r, v, mask, 1.0, LAM),
+            "chunked scan": lambda: chunked_scan(r, v, mask, 1.0, LAM),
+            "token_gae": lambda: llm.token_gae(r, v, mask, gamma=1.0, lam=LAM),
+            "decoupled_gae": lambda: llm.decoupled_gae(r, v, mask, gamma=1.0, lam_actor=LAM, lam_critic=1.0),
+            "core scan": lambda: gaelib.gae(r_tm, v_tm, last_value=zeros, gamma=1.0, lam=LAM),
+        }
+        if device.type == "cpu":
+            def torch_scan():
+                with _dispatch.forced("torch"):
+                    return llm.token_gae(r, v, mask, gamma=1.0, lam=LAM)
+            err = float((torch_scan().advantages - ref).abs().max()) / scale
+            assert err < 1e-4, ("torch scan", B, L, err)
+            fns["token_gae (torch scan)"] = torch_scan
+        rows.append(((B, L), timer.median_ms(fns, repeats, slow={"token loop"}, slow_repeats=loop_repeats)))
+    return rows
+
+
 def table_llm(rows):
-    lines = ["| size (B×L) | torch loop ms | gaelib torch ms | × faster |", "|---|---|---|---|"]
+    keys = list(rows[0][1])
+    ours = [k for k in keys if k.startswith(("token_gae", "decoupled"))]
+    head = ("| size (B×L) | " + " | ".join(f"{k} ms" for k in keys) + " | "
+            + " | ".join(f"{k}: × faster than loop | {k}: ÷ chunked | {k}: × floor" for k in ours)
+            + " | token_gae ÷ core scan |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for (B, L), ms in rows:
-        lines.append(f"| {B}×{L} | {ms['torch loop']:.2f} | {ms['gaelib torch']:.3f} | "
-                     f"{ms['torch loop'] / ms['gaelib torch']:.0f}× |")
+        cells = [f"{B}×{L}"] + [f"{ms[k]:.3f}" for k in keys]
+        for k in ours:
+            cells += [f"{ms['token loop'] / ms[k]:.0f}×", f"{ms[k] / ms['chunked scan']:.2f}",
+                      f"{ms[k] / ms['copy floor']:.1f}×"]
+        cells.append(f"{ms['token_gae'] / ms['core scan']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--loop-repeats", type=int, default=3, help="repeats of the (slow) token loop")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--parts", default="rl,llm")
     parser.add_argument("--out", help="also write the tables to this markdown file")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    device = torch.device(args.device)
+    torch.set_num_threads(1)
+    timer = Timer(device)
     rng = np.random.default_rng(0)
-    header = (f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-              f"numba kernels: {gaelib._kernels.HAVE_NUMBA}, {platform.processor() or platform.machine()}")
-    text = "\n\n".join([header, "RL sizes, time-major, float32:", table_rl(part_rl(args.repeats, rng)),
-                        "LLM sizes, batch-major tokens, float32:", table_llm(part_llm(args.repeats, rng))])
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else platform.processor() or platform.machine())
+    header = (f"numpy {np.__version__}, torch {torch.__version__} (1 CPU thread), "
+              f"numba kernels: {_kernels.HAVE_NUMBA}, device: {device.type} ({where}), {os.cpu_count()} CPUs")
+    parts = [header]
+    if "rl" in args.parts:
+        parts += [f"RL sizes, time-major, float32 ({device.type}):", table_rl(part_rl(timer, device, args.repeats, rng))]
+    if "llm" in args.parts:
+        parts += [f"LLM sizes, batch-major tokens with right-padded masks, float32, γ = 1, λ = 0.95 ({device.type}; "
+                  f"the token loop on {args.loop_repeats} repeats):",
+                  table_llm(part_llm(timer, device, args.repeats, rng, args.loop_repeats))]
+    text = "\n\n".join(parts)
     print(text)
     if args.out:
         with open(args.out, "w") as fh:
-            fh.write(f"Command: `python benchmarks/gae_kernels.py --repeats {args.repeats}`\n\n{text}\n")
+            cmd = " ".join(["python benchmarks/gae_kernels.py", f"--repeats {args.repeats}",
+                            f"--device {args.device}", f"--parts {args.parts}"])
+            fh.write(f"Command: `{cmd}`\n\n{text}\n")
 
 
 if __name__ == "__main__":

@@ -156,6 +156,12 @@ class Spec:
         return out
 
 
+def _torch_stack(xs, axis):
+    import torch
+
+    return torch.stack(xs, dim=axis)
+
+
 def _numpy_dtype(torch_dtype):
     import torch
 
@@ -277,9 +283,9 @@ def masked(spec, rewards, values, mask, gamma, lam, lam2):
 
     def param(p):
         if _is_number(p):
-            return np.full((B, 1), p, spec.dtype) if spec.backend == "numba" else p
+            return _constant(B, p, spec.dtype) if spec.backend == "numba" else p
         p = A(p)
-        return p if p.ndim == 2 else p.reshape(B, 1)
+        return p if p.ndim == 2 or spec.backend == "numba" else p.reshape(B, 1)
 
     g, l1, l2 = param(gamma), param(lam), param(lam2)
     if spec.backend == "numba":
@@ -292,11 +298,14 @@ def masked(spec, rewards, values, mask, gamma, lam, lam2):
     valid = m != 0
     nv = _scan.next_valid_values(v, valid)
     coef = _estimators.gae_coefficients
-    outs = []
     with np.errstate(all="ignore"):  # non-finite results are reported by finish()
-        for lam_, plus in ((l1, False), (l2, True)):
-            b, a = coef(r, v, nv, 1, 1, g, lam_)
-            b, a = b * m, a * m + (1 - m)  # masked tokens: (b, a) = (0, 1), the carry passes through
-            x = _scan.backward_scan(b.T, a.T).T
-            outs.append((x + v) * m if plus else x * m)
+        b, a = coef(r, v, nv, 1, 1, g, l1)
+        b, a = b * m, a * m + (1 - m)  # masked tokens: (b, a) = (0, 1), the carry passes through
+        if l2 is l1 or (_is_number(l1) and l1 == l2):
+            x = x2 = _scan.backward_scan(b, a, axis=1)
+        else:  # both λ in one scan: the offsets are the same, the carries differ
+            a2 = coef(r, v, nv, 1, 1, g, l2)[1] * m + (1 - m)
+            stack = np.stack if isinstance(b, np.ndarray) else _torch_stack
+            x, x2 = _scan.backward_scan(stack([b, b], 0), stack([a, a2], 0), axis=2)
+        outs = [x * m, (x2 + v) * m]
     return [spec.finish(o, None) for o in outs]

@@ -97,41 +97,47 @@ def _time_major_py(r, v, nv, use_next, lv, term, trunc, g, lam, scan, x, y, plus
     return finite
 
 
+def _at(p, i, t):
+    """``p[i, t]`` of a per-token ``[B, L]`` parameter; ``p[i]`` of a per-sequence ``[B]`` one."""
+    return p[i] if p.ndim == 1 else p[i, t]
+
+
 def _masked_rows_py(r, v, mask, g, lam, lam2, adv, ret, zero):
     """GAE along each row of batch-major ``[B, L]`` arrays, skipping masked tokens.
 
     Over the valid tokens of a row, :math:`V(s_{t+1})` is the value at the next valid
-    token (0 after the last one) and the carry skips the masked tokens in between.
-    ``adv`` gets the advantages with ``lam``; ``ret`` the value targets (advantages with
-    ``lam2``, plus :math:`V(s_t)`); both are 0 where the mask is 0. ``g``, ``lam``,
-    ``lam2`` are ``[B, L]`` or ``[B, 1]``. Returns True when every result is finite.
+    token (0 after the last one) and the carry skips the masked tokens in between (a
+    masked token is the step :math:`(b, a) = (0, 1)`). ``adv`` gets the advantages with
+    ``lam``; ``ret`` the value targets (advantages with ``lam2``, plus :math:`V(s_t)`); both
+    are 0 where the mask is 0. ``g``, ``lam``, ``lam2`` are ``[B, L]`` or ``[B]``. Returns
+    True when every result is finite; a non-finite input on a masked token counts too.
     """
     B, L = r.shape
     one = zero + np.float32(1)  # keeps zero's dtype (a Python 1 would widen float32)
+    inf = np.inf
     finite = True
     for i in range(B):
-        next_v = zero  # V of the next valid token
+        nxt = zero  # V of the next valid token
         x = zero
         x2 = zero
         for t in range(L - 1, -1, -1):
+            vt = v[i, t]
             if mask[i, t]:
-                tg = t if g.shape[1] > 1 else 0
-                tl = t if lam.shape[1] > 1 else 0
-                tl2 = t if lam2.shape[1] > 1 else 0
-                vt = v[i, t]
-                b, a = coef(r[i, t], vt, next_v, one, one, g[i, tg], lam[i, tl])
+                gt = _at(g, i, t)
+                b, a = coef(r[i, t], vt, nxt, one, one, gt, _at(lam, i, t))
                 x = b + a * x
-                b2, a2 = coef(r[i, t], vt, next_v, one, one, g[i, tg], lam2[i, tl2])
+                b2, a2 = coef(r[i, t], vt, nxt, one, one, gt, _at(lam2, i, t))
                 x2 = b2 + a2 * x2
                 adv[i, t] = x
                 rt = x2 + vt
                 ret[i, t] = rt
-                finite &= (x - x == 0) & (rt - rt == 0)
-                next_v = vt
-            else:  # skipped, but a non-finite input is still reported
+                finite &= abs(rt) < inf  # a boolean chain: cheaper than summing
+                nxt = vt
+            else:
                 adv[i, t] = zero
                 ret[i, t] = zero
-                finite &= (r[i, t] - r[i, t] == 0) & (v[i, t] - v[i, t] == 0)
+                finite &= abs(r[i, t] + vt) < inf
+        finite &= x - x == 0  # a non-finite step reaches the row's first valid token (0 * nan is nan)
     return finite
 
 
@@ -141,6 +147,10 @@ if HAVE_NUMBA:
     @overload(_row, inline="always")
     def _row_overload(p, t):  # chosen by the array's rank when numba compiles the caller
         return (lambda p, t: p) if p.ndim == 1 else (lambda p, t: p[t])
+
+    @overload(_at, inline="always")
+    def _at_overload(p, i, t):
+        return (lambda p, i, t: p[i]) if p.ndim == 1 else (lambda p, i, t: p[i, t])
 
     _jit = njit(cache=True, nogil=True)
 

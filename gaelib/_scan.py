@@ -42,51 +42,85 @@ def _copy(x):
     return x.copy() if isinstance(x, np.ndarray) else x.clone()
 
 
-def _pad_time(x, n):
-    """``x`` with ``n`` zero steps appended along axis 0."""
+def _pad_time(x, n, axis):
+    """``x`` with ``n`` zero steps appended along ``axis``."""
+    shape = list(x.shape)
+    shape[axis] = n
     if isinstance(x, np.ndarray):
-        return np.concatenate([x, np.zeros((n, *x.shape[1:]), x.dtype)], axis=0)
+        return np.concatenate([x, np.zeros(shape, x.dtype)], axis=axis)
     import torch
 
-    return torch.cat([x, x.new_zeros((n, *x.shape[1:]))], dim=0)
+    return torch.cat([x, x.new_zeros(shape)], dim=axis)
 
 
-def _double(b, a):
-    """Doubling along axis 1 of ``[chunks, C, *batch]``: every position's suffix to its chunk's end."""
-    C = b.shape[1]
+def _ops(x):
+    """``(empty_like, fused multiply-add into out, multiply into out)`` for numpy or torch."""
+    if isinstance(x, np.ndarray):
+        def fma(c, u, w, out):
+            np.multiply(u, w, out=out)
+            out += c
+        return np.empty_like, fma, np.multiply
+    import torch
+
+    def empty(y):
+        return torch.empty_like(y, memory_format=torch.contiguous_format)
+
+    def fma(c, u, w, out):
+        torch.addcmul(c, u, w, out=out)
+    return empty, fma, torch.mul
+
+
+def _double(b, a, axis):
+    """Doubling along ``axis`` (the position inside a chunk): every position's suffix to its chunk's end.
+
+    Each round writes new arrays (a position reads its partner before anyone writes it): one
+    fused multiply-add for ``b``, one multiply for ``a``, and a copy of the ``k`` last
+    positions, which are already complete.
+    """
+    empty, fma, mul = _ops(b)
+    C = b.shape[axis]
+    pre = (slice(None),) * axis
     k = 1
     while k < C:
-        nb, na = _copy(b), _copy(a)
-        nb[:, :-k] += a[:, :-k] * b[:, k:]
-        na[:, :-k] *= a[:, k:]
+        head, tail, part = pre + (slice(None, -k),), pre + (slice(-k, None),), pre + (slice(k, None),)
+        nb, na = empty(b), empty(a)
+        fma(b[head], a[head], b[part], out=nb[head])
+        nb[tail] = b[tail]
+        mul(a[head], a[part], out=na[head])
+        na[tail] = a[tail]
         b, a = nb, na
         k *= 2
     return b, a
 
 
-def backward_scan(b, a):
-    r"""Solve :math:`x_t = b_t + a_t x_{t+1}`, :math:`x_T = 0`, along axis 0.
+def backward_scan(b, a, axis=0):
+    r"""Solve :math:`x_t = b_t + a_t x_{t+1}`, :math:`x_T = 0`, along ``axis``.
 
     Args:
         b, a: arrays (numpy) or tensors (torch, any device) of one float dtype and the
-            same shape ``[T, *batch]``. They are not modified.
+            same shape, time along ``axis`` (0 for time-major ``[T, *batch]``, the last
+            axis for batch-major ``[batch, T]``). They are not modified.
+        axis: the time axis (non-negative).
 
     Returns:
-        ``x``, shape ``[T, *batch]``, a new array.
+        ``x``, the shape of ``b``, a new array laid out like a C-contiguous ``b``.
     """
-    T = b.shape[0]
+    T = b.shape[axis]
     if T == 1:
         return _copy(b)
     n = -(-T // CHUNK)
     C = CHUNK if n > 1 else T
     if n * C != T:  # pad with (b, a) = (0, 0): x = 0 there, as after the end
-        b, a = _pad_time(b, n * C - T), _pad_time(a, n * C - T)
-    rest = tuple(b.shape[1:])
-    bl, al = _double(b.reshape(n, C, *rest), a.reshape(n, C, *rest))
-    if n > 1:
-        starts = backward_scan(bl[1:, 0], al[1:, 0])  # x at the start of chunks 1..n-1
-        bl[:-1] += al[:-1] * starts[:, None]
-    return bl.reshape(n * C, *rest)[:T]
+        b, a = _pad_time(b, n * C - T, axis), _pad_time(a, n * C - T, axis)
+    shape = tuple(b.shape)
+    chunked = shape[:axis] + (n, C) + shape[axis + 1:]
+    bl, al = _double(b.reshape(chunked), a.reshape(chunked), axis + 1)
+    pre = (slice(None),) * axis
+    if n > 1:  # x at the start of chunks 1..n-1, by the same scan one level up
+        starts = backward_scan(bl[pre + (slice(1, None), 0)], al[pre + (slice(1, None), 0)], axis)
+        rows = pre + (slice(None, -1),)
+        bl[rows] += al[rows] * starts[pre + (slice(None), None)]
+    return bl.reshape(shape)[pre + (slice(None, T),)]
 
 
 def shift_up(x, fill):

@@ -231,9 +231,13 @@ def gae(rewards, values, *, last_value=None, next_values=None,
         bootstrap :math:`V(s_{t+1})` inside its own target.
 
     Raises:
-        TypeError: integer or mixed numpy/torch inputs.
-        ValueError: mismatched shapes, empty or non-finite inputs, γ or λ outside
-            [0, 1], a mid-rollout truncation with only ``last_value``.
+        TypeError: integer, complex, longdouble, masked-array or mixed numpy/torch
+            inputs; ``gamma`` or ``lam`` missing (None).
+        ValueError: mismatched shapes, empty or non-finite inputs (anywhere, on every
+            backend), γ or λ outside [0, 1], a ``(T,)`` γ or λ when the batch is ``(T,)``
+            too (ambiguous: pass ``(1, T)`` per sequence or ``(T, T)`` per step), a
+            mid-rollout truncation with only ``last_value``, a result that overflows
+            its dtype (float16 included, checked after the cast back).
 
     Example:
         >>> adv, ret = gae(np.array([1., 0.]), np.zeros(2), last_value=0.0, gamma=0.9, lam=0.5)

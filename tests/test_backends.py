@@ -343,6 +343,37 @@ def test_same_errors_on_every_backend(backend, kwargs, exc, message):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_gamma_and_lam_are_required_by_every_estimator(backend):
+    be = Backend(backend)
+    with pytest.raises(TypeError, match="gamma is required"):
+        _call(be, gaelib.td_residuals, R, V, last_value=np.zeros(2), gamma=None)
+    with pytest.raises(TypeError, match="lam is required"):
+        _call(be, gaelib.lambda_returns, R, V, last_value=np.zeros(2), gamma=0.9, lam=None)
+    with pytest.raises(TypeError, match="discount is required"):
+        _call(be, gaelib.discounted_cumsum, R, None)
+    with pytest.raises(TypeError, match="lam is required"):
+        _call(be, gaelib.masked_gae, R.T, V.T, np.ones((2, 5), bool), gamma=1.0, lam=None)
+    with pytest.raises(ValueError, match=r"lam has shape \(5,\)"):
+        _call(be, gaelib.masked_gae, R.T, V.T, np.ones((2, 5), bool), gamma=1.0, lam=np.full(5, 0.9))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lambda_returns_use_their_own_recursion_everywhere(backend):
+    """With next_values[t] != values[t+1] inside an episode, λ-returns differ from GAE + V;
+    every backend computes the recursion (accelerators once returned GAE + V)."""
+    be = Backend(backend)
+    rng = np.random.default_rng(5)
+    r, v, nv = (rng.normal(size=(6, 3)) for _ in range(3))
+    lam_ret = be.numpy(_call(be, gaelib.lambda_returns, r, v, next_values=nv, gamma=0.9, lam=0.8))
+    adv, _ = gae_loop(r, v, next_values=nv, gamma=0.9, lam=0.8)
+    o = dict(rewards=r, next_values=nv, terminated=np.zeros((6, 3), bool), truncated=np.zeros((6, 3), bool),
+             gamma=0.9, lam=0.8)
+    expected = np.stack([_lambda_return_oracle(o, j) for j in range(3)], axis=1)
+    np.testing.assert_allclose(lam_ret, expected, atol=1e-12)
+    assert np.abs(lam_ret - (adv + v)).max() > 0.1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_nan_in_next_values_and_in_masked_tokens_is_reported(backend):
     be = Backend(backend)
     nv = NEXT.copy(); nv[1, 0] = np.nan  # a terminated step: its V(s_(t+1)) is unused, but NaN is an error

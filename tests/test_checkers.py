@@ -559,3 +559,14 @@ def test_bad_arguments_name_the_argument(checker, kwargs, exc, argname):
 def test_bad_interior_masks_flag():
     with pytest.raises(TypeError, match="interior_masks"):
         check_token_level_gae(lambda *a: None, interior_masks="no")
+
+
+def test_grade_with_fewer_outcomes_than_cases_fails_at_the_first_missing_one():
+    from gaelib.checkers import engine
+    from gaelib.checkers.checks import build
+
+    cases, variants, options = build("check_gae", n_random=2)
+    outcomes = engine.collect(make_gae(), [c.inputs for c in cases[:3]], time_limit=1.0)
+    res = engine.grade("check_gae", "student_gae", cases, outcomes, variants, **options)
+    assert not res.passed and res.n_passed == 3 and res.first_failure.index == 3
+    assert "not called" in res.first_failure.error and "were not run" in res.message

@@ -150,7 +150,7 @@ def make_submissions(folder: Path, others: Path) -> dict:
                                      f"    if leaked:\n        raise RuntimeError('LEAKED another file')\n"
                                      f"    return adv"),
         score=10.0 if MODE == "bwrap" else 0.0, words=[] if MODE == "bwrap" else ["LEAKED"])
-    add("writes_outside_scratch", GOOD + f"\ntry:\n    open('/tmp/gaelib_grade_pwned_{os.getpid()}', 'w').write('x')\n"
+    add("writes_outside_scratch", GOOD + f"\ntry:\n    open({str(others / 'pwned.txt')!r}, 'w').write('x')\n"
         "except OSError:\n    pass\n", score=10.0)
     assert len(expect) >= 30
     return expect
@@ -239,9 +239,10 @@ def test_printing_is_capped_and_limits_hold(graded):
         assert r.wall_seconds < LIMITS.wall_seconds + 10
 
 
-@pytest.mark.skipif(MODE != "bwrap", reason="only a bubblewrap sandbox hides the host's /tmp")
+@pytest.mark.skipif(MODE != "bwrap", reason="only a bubblewrap sandbox hides the grader's folders")
 def test_sandbox_cannot_write_outside_its_scratch(graded):
-    assert not list(Path("/tmp").glob(f"gaelib_grade_pwned_{os.getpid()}"))
+    expect, results, out = graded
+    assert not (out.parent / "pwned.txt").exists()
 
 
 # --------------------------------------------------------------------------- the book's notebooks
@@ -369,3 +370,10 @@ def test_python_dash_m_entry_point():
     bad = subprocess.run([sys.executable, "-m", "gaelib.grade", "no_such_assignment", ".", "--out", "x"],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert bad.returncode == 2 and "assignment must be one of" in bad.stderr
+
+
+def test_the_books_install_cell_is_not_run():
+    nb = ASSIGNMENTS / "assignment_gae_solution.ipynb"
+    assert "gaelib-course/gae-course" in nb.read_text()  # the notebook has it (it clones the course)
+    cells = submissions.read_cells(nb)
+    assert cells and not any("gaelib-course/gae-course" in c for c in cells)

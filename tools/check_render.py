@@ -114,7 +114,7 @@ def check_static(root: Path) -> tuple[list[str], dict]:
 
 def rendered_dom(chromium: str, page: Path, screenshot: Path | None) -> str:
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=10000",
+        cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=30000",
                "--dump-dom", page.as_uri()]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
         if screenshot is not None:

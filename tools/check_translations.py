@@ -47,7 +47,7 @@ GLOSSARY = ROOT / "glossary.md"
 # glossary sense.
 TERM_SENSES = {
     "return": r"\breturns? (?:the|a|an|one|its|their|it|them|zero|0|\w+ arrays?|numpy|torch|nan|none)\b"
-              r"|\b(?:function|it|which|that|and|call) returns?\b|\breturns? (?:[\w-]+ ){0,2}(?:tensors?|arrays?)\b"
+              r"|\b(?:function|it|which|that|and|or|call) returns?\b|\breturns? (?:[\w-]+ ){0,2}(?:tensors?|arrays?)\b"
               r"|\b(?:must|should|to|will|would|can|does|do|may) return\b"
               r"|\breturns? +(?:CODE|MATH)\b|^\W*return\b",  # the verb ("returns `x`", "Return one array")
     "state": r"\b(?:states|stated) (?:the|that|what|whether|how|it|a|an)\b|\bstate (?:that|what|whether|how)\b"

@@ -62,7 +62,7 @@ def build_zip(out: Path) -> Path:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             z.writestr(info, path.read_bytes())
-    print(f"{target.relative_to(ROOT)}: {len(chapter_notebooks())} notebooks, {target.stat().st_size / 1e6:.1f} MB")
+    print(f"{target}: {len(chapter_notebooks())} notebooks, {target.stat().st_size / 1e6:.1f} MB")
     return target
 
 
@@ -71,7 +71,7 @@ def chromium() -> str | None:
 
 
 def build_pdf(out: Path, singlehtml: Path) -> Path:
-    index = singlehtml / "index.html"
+    index = singlehtml / f"{toc_files()[0]}.html"   # the root page holds the whole book
     if not index.exists():
         sys.exit(f"no {index}: run `jupyter-book build . --builder singlehtml` first (make pdf does)")
     browser = chromium()
@@ -85,7 +85,7 @@ def build_pdf(out: Path, singlehtml: Path) -> Path:
                         "--virtual-time-budget=120000", "--run-all-compositor-stages-before-draw",
                         "--no-pdf-header-footer", f"--print-to-pdf={target}", index.as_uri()],
                        capture_output=True, timeout=900, check=True)
-    print(f"{target.relative_to(ROOT)}: {target.stat().st_size / 1e6:.1f} MB")
+    print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
     return target
 
 
@@ -145,12 +145,37 @@ def check_zip(path: Path) -> list[str]:
     return problems
 
 
-def check_pdf(path: Path, html_root: Path) -> list[str]:
+class _Code(html.parser.HTMLParser):
+    """The text inside every <pre> of a page (code cells, outputs, listings)."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.parts = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.depth += tag == "pre"
+
+    def handle_endtag(self, tag):
+        self.depth -= tag == "pre" and self.depth > 0
+
+    def handle_data(self, data):
+        if self.depth:
+            self.parts.append(data)
+
+
+def code_text(page: Path) -> str:
+    p = _Code()
+    p.feed(page.read_text(encoding="utf-8"))
+    return norm("".join(p.parts))
+
+
+def check_pdf(path: Path, html_root: Path, singlehtml: Path) -> list[str]:
     if not path.exists():
         return [f"{path}: missing (make pdf)"]
     if shutil.which("pdftotext") is None:
         return ["pdftotext not found: install Debian's poppler-utils to check the PDF"]
     problems = []
+    code = code_text(singlehtml / f"{toc_files()[0]}.html")
     pages = int(re.search(r"^Pages:\s+(\d+)", run("pdfinfo", str(path)), re.M).group(1))
     fonts = run("pdffonts", str(path)).splitlines()[2:]
     not_embedded = [f.split()[0] for f in fonts if len(f.split()) > 4 and f.split()[-5] != "yes"]
@@ -159,30 +184,34 @@ def check_pdf(path: Path, html_root: Path) -> list[str]:
     if not_embedded:
         problems.append(f"PDF: fonts not embedded: {', '.join(sorted(set(not_embedded)))}")
     text = norm(run("pdftotext", "-enc", "UTF-8", str(path), "-"))
-    raw = RAW_TEX.findall(text)
+    # TeX in code cells and listings is code (matplotlib labels, docstrings): only TeX beyond what the
+    # book's code blocks hold is math that MathJax left untypeset.
+    raw = [m for m in set(RAW_TEX.findall(text)) if text.count(m) > code.count(m)]
     if raw:
-        problems.append(f"PDF: {len(raw)} pieces of raw TeX left in the text, e.g. {sorted(set(raw))[:5]}")
+        problems.append(f"PDF: raw TeX left in the text beyond its code blocks: {sorted(raw)[:8]}")
+    flat = re.sub(r"\s+", "", text)   # a line break may fall inside a title or a Chinese term
     files = toc_files()
     position = 0
     for f in files:
-        title = page_title(html_root / f"{f}.html")
-        at = text.find(title, position) if title else -1
+        # pdftotext may put a run of CJK glyphs (drawn from another font) before the Latin text of the same
+        # line, so a title is matched by its text up to its first CJK character or parenthesis
+        title = re.split(r"[\u3000-\u9fff(（]", re.sub(r"\s+", "", page_title(html_root / f"{f}.html")))[0]
+        at = flat.find(title, position) if title else -1
         if at < 0:
             problems.append(f"PDF: {f} ({title!r}) missing or out of order")
         else:
             position = at
     glossary = (ROOT / "glossary.md").read_text(encoding="utf-8")
     zh = sorted(set(re.findall(r"[\u4e00-\u9fff]{2,}", glossary)))
-    missing_zh = [w for w in zh if w not in text]
+    missing_zh = [w for w in zh if w not in flat]
     if not zh or missing_zh:
         problems.append(f"PDF: {len(missing_zh)} of {len(zh)} Chinese glossary terms missing, e.g. {missing_zh[:5]}")
-    cjk_fonts = [f.split()[0] for f in fonts if "CJK" in f]
     chapters = [f for f in files if f.startswith("chapters/")]
     if pages < len(chapters):
         problems.append(f"PDF: {pages} pages for {len(chapters)} chapters")
-    print(f"pdf: {pages} pages, {len(fonts)} fonts all embedded: {not not_embedded}, CJK fonts: {sorted(set(cjk_fonts))[:2]}, "
+    print(f"pdf: {pages} pages, {len(fonts)} fonts, all embedded: {not not_embedded}, "
           f"{len(files)} pages of the table of contents found in order: {position > 0 and not any('missing or out' in p for p in problems)}, "
-          f"{len(zh) - len(missing_zh)} of {len(zh)} Chinese glossary terms, {len(raw)} raw TeX, "
+          f"{len(zh) - len(missing_zh)} of {len(zh)} Chinese glossary terms, raw TeX beyond code: {len(raw)}, "
           f"{path.stat().st_size / 1e6:.1f} MB")
     return problems
 
@@ -200,7 +229,7 @@ def main() -> int:
     if args.what == "pdf":
         build_pdf(args.out, args.singlehtml)
         return 0
-    problems = check_zip(args.out / ZIP_NAME) + check_pdf(args.out / PDF_NAME, args.html)
+    problems = check_zip(args.out / ZIP_NAME) + check_pdf(args.out / PDF_NAME, args.html, args.singlehtml)
     for p in problems:
         print("FAIL", p)
     return 1 if problems else 0

@@ -67,15 +67,16 @@ def write(path: Path) -> str:
     src = cell_source(path)
     i = first_code(nb)
     if is_install_cell(nb.cells[i]):
-        if nb.cells[i].source == src:
+        if nb.cells[i].source == src and nb.cells[i].metadata.get("tags") == ["remove-cell"]:
             return "unchanged"
         nb.cells[i].source = src
+        nb.cells[i].metadata["tags"] = ["remove-cell"]
         nbformat.write(nb, path)
         return "updated"
     executed = nb.cells[i].get("execution_count") is not None
     cell = nbformat.v4.new_code_cell(src)
     cell.id = CELL_ID
-    cell.metadata["tags"] = ["hide-input"]  # the book shows it folded; Colab and downloads show it in full
+    cell.metadata["tags"] = ["remove-cell"]  # not in the book (it prints nothing there); Colab and downloads have it
     if executed:  # what a re-execution gives: this cell prints nothing and takes count 1
         cell.execution_count = 1
         for c in nb.cells:

@@ -85,12 +85,35 @@ def build(name: str, *, n_random: int | None = None, seed: int = 0, **flags):
     return cases, variants, options
 
 
+_ARGS = """
+    Args:
+        student_fn: the function to check.
+        n_random: random cases after the hand-picked ones.
+        seed: seed of the random cases.{extra}
+        verbose: print the feedback.
+        time_limit: seconds each call may take (``None``: no limit); a call that runs longer
+            fails its case and stops the run.
+
+    Returns:
+        :class:`CheckResult`.
+    """
+
+
+def _documented(extra: str = ""):
+    """Append the Args/Returns every checker shares to its docstring (written once, here)."""
+    def decorate(fn):
+        fn.__doc__ = fn.__doc__.rstrip() + "\n" + _ARGS.format(extra=extra)
+        return fn
+    return decorate
+
+
 def _check(name, student_fn, n_random, seed, verbose, time_limit, **flags) -> CheckResult:
     check_arguments(student_fn, n_random, seed, time_limit, verbose, **flags)
     cases, variants, options = build(name, n_random=n_random, seed=seed, **flags)
     return run(name, student_fn, cases, variants, verbose=verbose, time_limit=time_limit, **options)
 
 
+@_documented()
 def check_td_residuals(student_fn, *, n_random: int = 48, seed: int = 0, verbose: bool = True,
                        time_limit: float | None = TIME_LIMIT) -> CheckResult:
     r"""Check a student's TD residuals against :func:`gaelib.td_residuals`.
@@ -113,20 +136,11 @@ def check_td_residuals(student_fn, *, n_random: int = 48, seed: int = 0, verbose
 
     The student's function returns a ``[T, *batch]`` array of :math:`\delta_t`.
 
-    Args:
-        student_fn: the function to check.
-        n_random: random cases after the hand-picked ones.
-        seed: seed of the random cases.
-        verbose: print the feedback.
-        time_limit: seconds each call may take (``None``: no limit); a call that runs longer
-            fails its case and stops the run.
-
-    Returns:
-        :class:`CheckResult`.
     """
     return _check("check_td_residuals", student_fn, n_random, seed, verbose, time_limit)
 
 
+@_documented()
 def check_gae(student_fn, *, n_random: int = 48, seed: int = 0, verbose: bool = True,
               time_limit: float | None = TIME_LIMIT) -> CheckResult:
     r"""Check a student's GAE advantages against :func:`gaelib.gae`.
@@ -157,20 +171,11 @@ def check_gae(student_fn, *, n_random: int = 48, seed: int = 0, verbose: bool = 
 
     The student's function returns a ``[T, *batch]`` array of advantages :math:`\hat A_t`.
 
-    Args:
-        student_fn: the function to check.
-        n_random: random cases after the hand-picked ones.
-        seed: seed of the random cases.
-        verbose: print the feedback.
-        time_limit: seconds each call may take (``None``: no limit); a call that runs longer
-            fails its case and stops the run.
-
-    Returns:
-        :class:`CheckResult`.
     """
     return _check("check_gae", student_fn, n_random, seed, verbose, time_limit)
 
 
+@_documented()
 def check_lambda_returns(student_fn, *, n_random: int = 48, seed: int = 0, verbose: bool = True,
                          time_limit: float | None = TIME_LIMIT) -> CheckResult:
     r"""Check a student's λ-returns (the critic's targets) against :func:`gaelib.lambda_returns`.
@@ -189,20 +194,11 @@ def check_lambda_returns(student_fn, *, n_random: int = 48, seed: int = 0, verbo
 
     The student's function returns a ``[T, *batch]`` array of :math:`G^\lambda_t`.
 
-    Args:
-        student_fn: the function to check.
-        n_random: random cases after the hand-picked ones.
-        seed: seed of the random cases.
-        verbose: print the feedback.
-        time_limit: seconds each call may take (``None``: no limit); a call that runs longer
-            fails its case and stops the run.
-
-    Returns:
-        :class:`CheckResult`.
     """
     return _check("check_lambda_returns", student_fn, n_random, seed, verbose, time_limit)
 
 
+@_documented()
 def check_discounted_cumsum(student_fn, *, n_random: int = 48, seed: int = 0, verbose: bool = True,
                             time_limit: float | None = TIME_LIMIT) -> CheckResult:
     r"""Check a student's discounted cumulative sum against :func:`gaelib.discounted_cumsum`.
@@ -223,20 +219,11 @@ def check_discounted_cumsum(student_fn, *, n_random: int = 48, seed: int = 0, ve
 
     The student's function returns a ``[T, *batch]`` array ``y``.
 
-    Args:
-        student_fn: the function to check.
-        n_random: random cases after the hand-picked ones.
-        seed: seed of the random cases.
-        verbose: print the feedback.
-        time_limit: seconds each call may take (``None``: no limit); a call that runs longer
-            fails its case and stops the run.
-
-    Returns:
-        :class:`CheckResult`.
     """
     return _check("check_discounted_cumsum", student_fn, n_random, seed, verbose, time_limit)
 
 
+@_documented("\n        interior_masks: include responses with masked tokens in the middle (multi-turn).")
 def check_token_level_gae(student_fn, *, n_random: int = 40, seed: int = 0, interior_masks: bool = True,
                           verbose: bool = True, time_limit: float | None = TIME_LIMIT) -> CheckResult:
     r"""Check a student's token-level (LLM) GAE against :func:`gaelib.llm.token_gae`.
@@ -266,17 +253,6 @@ def check_token_level_gae(student_fn, *, n_random: int = 40, seed: int = 0, inte
 
     The student's function returns a ``[batch, tokens]`` advantages, 0 where ``mask == 0``.
 
-    Args:
-        student_fn: the function to check.
-        n_random: random cases after the hand-picked ones.
-        seed: seed of the random cases.
-        interior_masks: include responses with masked tokens in the middle (multi-turn).
-        verbose: print the feedback.
-        time_limit: seconds each call may take (``None``: no limit); a call that runs longer
-            fails its case and stops the run.
-
-    Returns:
-        :class:`CheckResult`.
     """
     return _check("check_token_level_gae", student_fn, n_random, seed, verbose, time_limit,
                   interior_masks=interior_masks)

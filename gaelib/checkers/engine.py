@@ -314,6 +314,10 @@ def grade(name: str, fn_name: str, cases: list[Case], outcomes: list[Outcome], v
     if first is None and len(outcomes) == len(cases):
         return CheckResult(name, True, len(cases), n_passed, None, False,
                            f"{name}: all {len(cases)} cases pass. Well done!")
+    if first is None:  # fewer outcomes than cases, all right: the next case was never run
+        i = len(outcomes)
+        first = Failure(i, cases[i].description, _copy(cases[i].inputs), cases[i].expected, None, None,
+                        "NotRun: the function was not called on this case")
     if first.hint is None and first.error is None:
         comparable = [_comparable(o, c) for o, c in zip(outcomes, cases)]
         if special is not None:

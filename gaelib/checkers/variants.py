@@ -16,7 +16,7 @@ import numpy as np
 
 from gaelib.checkers.cases import reference_td, reference_token_gae, shift
 from gaelib.checkers.engine import Variant
-from gaelib.reference import gae_loop
+from gaelib.reference import gae_loop, masked_gae_loop
 
 __all__ = ["recursion", "gae_variants", "td_variants", "lambda_return_variants", "cumsum_variants",
            "token_variants"]
@@ -182,28 +182,27 @@ def cumsum_variants() -> list[Variant]:
 
 
 def _token_loop(c, *, mode="skip", bootstrap_last=False, g_trace=None):
-    """Batch-major variants of token-level GAE, one row at a time, by :func:`recursion`.
+    """Batch-major variants of token-level GAE, by :func:`gaelib.reference.masked_gae_loop`.
 
     ``mode``: ``"skip"`` masked tokens (gaelib, verl); ``"all"`` positions are steps, pads
     included; ``"zero_gap"`` every position is a step with r and V zeroed where masked (OpenRLHF).
+    ``bootstrap_last``: the last valid token bootstraps from its own value (γ V added to its
+    reward). ``g_trace(γ, λ)`` replaces γλ in the recursion (γ is never 0 in the token cases).
     """
-    r, v, m = c["rewards"], c["values"], c["mask"].astype(bool)
+    r, v, m = c["rewards"], c["values"], c["mask"].astype(float)
     g, lam = c["gamma"], c["lam"]
-    gt = g * lam if g_trace is None else g_trace(g, lam)
-    out = np.zeros_like(r)
-    for b in range(r.shape[0]):
-        idx = np.flatnonzero(m[b]) if mode == "skip" else np.arange(r.shape[1])
-        if len(idx) == 0:
-            continue
-        rr, vv = r[b, idx], v[b, idx]
-        if mode == "all":
-            rr = rr * m[b, idx]
+    steps = m
+    if mode in ("all", "zero_gap"):
+        r, steps = r * m, np.ones_like(m)
         if mode == "zero_gap":
-            rr, vv = rr * m[b, idx], vv * m[b, idx]
-        nv = shift(vv, vv[-1] if bootstrap_last else 0.0)
-        zero = np.zeros(len(idx))
-        out[b, idx] = recursion(rr, vv, nv, zero, zero, g, gt)
-    return out * m
+            v = v * m
+    if bootstrap_last:
+        last = steps.shape[1] - 1 - np.argmax(steps[:, ::-1] > 0, axis=1)
+        r = r.copy()
+        r[np.arange(len(r)), last] += g * v[np.arange(len(r)), last]
+    lam_ = lam if g_trace is None else g_trace(g, lam) / g
+    adv, _ = masked_gae_loop(r, v, steps, gamma=g, lam=lam_)
+    return adv * m
 
 
 def token_variants() -> list[Variant]:

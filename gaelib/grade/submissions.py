@@ -41,16 +41,28 @@ def find_submissions(folder: Path) -> list[Path]:
     return found
 
 
+INSTALL_CELL = ("install-gaelib", "# Colab or a Jupyter without the course:")
+"""The id and first line of the book's install cell (``tools/install_cell.py``)."""
+
+
+def _is_install_cell(cell: dict, source: str) -> bool:
+    return cell.get("id") == INSTALL_CELL[0] or source.startswith(INSTALL_CELL[1])
+
+
 def read_cells(path: Path) -> list[str]:
-    """The code cells of a notebook, or a script as one cell. Raises ``ValueError`` if unreadable."""
+    """The code cells of a notebook, or a script as one cell. Raises ``ValueError`` if unreadable.
+
+    The book's install cell (it clones the course and pip-installs gaelib where gaelib is missing,
+    as on Colab) is left out: the grader provides gaelib, and the sandbox has no network.
+    """
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     if path.suffix == ".py":
         return [text]
     try:
         nb = json.loads(text)
-        cells = nb["cells"]
-        return ["".join(c["source"]) if isinstance(c["source"], list) else str(c["source"])
-                for c in cells if c.get("cell_type") == "code"]
+        sources = [(c, "".join(c["source"]) if isinstance(c["source"], list) else str(c["source"]))
+                   for c in nb["cells"] if c.get("cell_type") == "code"]
+        return [source for c, source in sources if not _is_install_cell(c, source)]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a readable notebook ({type(exc).__name__}: {exc})") from exc
 
@@ -163,7 +175,8 @@ def _function_lines(tree):
 def _gaelib_lines() -> frozenset:
     """The lines of gaelib's estimator functions, as :func:`_function_lines` gives them."""
     root = Path(__file__).resolve().parents[1]
-    files = [root / "reference.py", root / "advantages.py", root / "_kernels.py", root / "llm.py"]
+    files = [root / f"{name}.py" for name in ("reference", "advantages", "_kernels", "_scan", "_estimators",
+                                                "_dispatch", "llm")]
     files += sorted((root / "llm").glob("*.py")) if (root / "llm").is_dir() else []
     lines = set()
     for f in files:

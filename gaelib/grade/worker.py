@@ -55,11 +55,14 @@ def _install_spies(calls: list, recording: list) -> None:
     import importlib
 
     wrapped = {}
-    for modname in ("gaelib.advantages", "gaelib.reference", "gaelib.llm", "gaelib"):
+    for modname in ("gaelib.advantages", "gaelib.reference", "gaelib.llm"):
         try:
-            mod = importlib.import_module(modname)
+            importlib.import_module(modname)
         except Exception:  # noqa: BLE001 - an optional module (torch missing, ...)
             continue
+    modules = [m for n, m in list(sys.modules.items()) if m is not None and n.split(".")[0] == "gaelib"
+               and not n.startswith(("gaelib.checkers", "gaelib.grade", "gaelib.utils"))]
+    for mod in modules:  # gaelib and every submodule loaded so far (gaelib.llm.gae, ...)
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name, None)
             if not inspect.isfunction(obj) or name == "seed_everything":

@@ -74,8 +74,10 @@ def _masked_gae(rewards, values, mask, gamma, actor, critic):
     m = _checks.as_array("mask", mask, backend)
     _checks.check_flags("mask", m, "rewards", r)
     B = r.shape[0]
-    params = [_on_device(_per_sequence(name, p, B), r) for name, p in (("gamma", gamma), actor, critic)]
-    empty = (m != 0).sum(1) == 0  # on the tensors' device: one number comes back
+    params = [_on_device(_per_sequence(name, p, B), r) for name, p in (("gamma", gamma), actor)]
+    params.append(params[1] if critic[1] is actor[1] else _on_device(_per_sequence(*critic, B), r))
+    mm = m.numpy() if _checks.is_torch(m) and m.device.type == "cpu" else m  # numpy's any is faster on CPU
+    empty = ~(mm if str(mm.dtype) in ("bool", "torch.bool") else mm != 0).any(1)  # on the device
     if bool(empty.any()):
         i = int(np.flatnonzero(_np(empty))[0])
         raise ValueError(f"mask row {i} has no valid token; every response needs at least one "
