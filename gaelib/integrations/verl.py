@@ -156,7 +156,8 @@ def compute_vapo_gae_advantage_return(alpha: float = 0.05, lam_critic: float = 1
 
     Returns a function with the signature of :func:`compute_gae_advantage_return`; ``config.lam``
     is not used (the actor's λ comes from each response's length :math:`l`, its number of valid
-    tokens). VAPO's α is 0.05 and its critic's λ 1.0 (Yue et al., 2025).
+    tokens). The defaults, α = 0.05 and the critic's λ = 1.0, are settings of :func:`register`;
+    the value of α that VAPO (Yue et al., 2025) used was not checked here against the paper.
     """
 
     def gaelib_vapo_gae(token_level_rewards, values=None, response_mask=None, gamma=None, lam=None,
