@@ -33,8 +33,6 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from gae_kernels import median_ms  # noqa: E402  (benchmarks/ is on the path when run as a script)
-
 from gaelib.integrations import verl as gaelib_verl  # noqa: E402
 
 SIZES = [(8, 32768), (64, 8192), (512, 2048)]
@@ -62,6 +60,19 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def median_ms(fns: dict, repeats: int) -> dict:
+    """Call every function ``repeats`` times, interleaved, after one warm-up call; median milliseconds."""
+    times = {k: [] for k in fns}
+    for f in fns.values():
+        f()  # numba compiles on the first call
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
 def main():

@@ -5,19 +5,17 @@ looked up in ``verl.trainer.ppo.core_algos`` with ``get_adv_estimator_fn`` among
 registered with ``register_adv_est``. :func:`register` adds gaelib's estimators to that registry,
 each with verl's call signature and return values ``(advantages, returns)``:
 
-==================================  =======================================  ==========================
-name                                gaelib                                   verl's built-in
-==================================  =======================================  ==========================
-``gaelib_gae``                      :func:`gaelib.llm.token_gae`, whitened   ``gae``
-``gaelib_decoupled_gae``            :func:`gaelib.llm.decoupled_gae`         --
-``gaelib_vapo_gae``                 decoupled, λ = :func:`~gaelib.llm.       --
-                                    length_adaptive_lam` for the actor
-``gaelib_grpo``                     :func:`gaelib.llm.grpo_advantages`       ``grpo``
-``gaelib_rloo``                     :func:`gaelib.llm.rloo_advantages`       ``rloo``
-``gaelib_reinforce_plus_plus``      :func:`gaelib.llm.reinforce_pp_...`      ``reinforce_plus_plus``
-``gaelib_reinforce_plus_plus_       the same, with ``groups``                ``reinforce_plus_plus_
-baseline``                                                                   baseline``
-==================================  =======================================  ==========================
+=======================================  ========================================  ================================
+name                                     gaelib                                    verl's built-in
+=======================================  ========================================  ================================
+``gaelib_gae``                           ``llm.token_gae``, ``llm.masked_whiten``  ``gae``
+``gaelib_decoupled_gae``                 ``llm.decoupled_gae`` (VC-PPO)            --
+``gaelib_vapo_gae``                      the same, ``llm.length_adaptive_lam``     --
+``gaelib_grpo``                          ``llm.grpo_advantages``                   ``grpo``
+``gaelib_rloo``                          ``llm.rloo_advantages``                   ``rloo``
+``gaelib_reinforce_plus_plus``           ``llm.reinforce_pp_advantages``           ``reinforce_plus_plus``
+``gaelib_reinforce_plus_plus_baseline``  the same, with ``groups``                 ``reinforce_plus_plus_baseline``
+=======================================  ========================================  ================================
 
 ``pip install "gaelib[verl]"`` also declares a ``verl.plugins`` entry point
 (:mod:`gaelib.integrations.verl_plugin`), which verl 0.9.1 loads when it is imported, so for the
@@ -57,13 +55,13 @@ in ``tests/test_verl_integration.py``):
 * *Sequence returns.* gaelib sums the rewards of the valid tokens only; verl sums every position
   (the same when rewards are 0 at masked positions, as verl's reward managers write them).
 * *An all-equal group* gets advantage exactly 0 in gaelib; in verl :math:`(R-\bar R)/(0+\epsilon)`,
-  which is 0 up to rounding of the mean (for example three scores of 0.1 in float32).
+  which is 0 only up to the rounding of the mean.
 * *Precision.* gaelib's group statistics are computed in float64 from the (float32) scores and the
   result is cast back; verl computes in float32.
 * *REINFORCE++ with masked tokens inside a response.* verl 0.9.1 and gaelib both carry the running
-  return across them and discount once per valid token; verl at commit b178a3c (2026-01-29) and
-  before reset the running return at every masked position, so results differ there with holes
-  and γ < 1.
+  return across them and discount once per valid token; verl at commits 26b5d6b (2025-06-20) and
+  b178a3c (2026-01-29) reset the running return at every masked position, so results differ
+  there with holes and γ < 1.
 * *GAE before verl commit 0332866* (2025-07-04) did not read the mask at all; verl 0.9.1 skips
   masked tokens as gaelib does.
 
@@ -158,7 +156,8 @@ def compute_vapo_gae_advantage_return(alpha: float = 0.05, lam_critic: float = 1
 
     Returns a function with the signature of :func:`compute_gae_advantage_return`; ``config.lam``
     is not used (the actor's λ comes from each response's length :math:`l`, its number of valid
-    tokens). VAPO's α is 0.05 and its critic's λ 1.0 (Yue et al., 2025).
+    tokens). The defaults, α = 0.05 and the critic's λ = 1.0, are settings of :func:`register`;
+    the value of α that VAPO (Yue et al., 2025) used was not checked here against the paper.
     """
 
     def gaelib_vapo_gae(token_level_rewards, values=None, response_mask=None, gamma=None, lam=None,

@@ -141,7 +141,7 @@ def reinforce_pp_advantages(rewards, mask, *, gamma, groups=None, eps: float = 1
     tokens, then whitened globally (verl's ``reinforce_plus_plus_baseline``).
 
     verl's ``reinforce_plus_plus`` resets its running return at every masked position at
-    commit b178a3c (2026-01-29) and before, so with holes and γ < 1 it differs from this; the
+    commits 26b5d6b (2025-06-20) and b178a3c (2026-01-29), so with holes and γ < 1 it differs from this; the
     version on the package index, 0.9.1, carries it through masked positions, as here.
 
     Args:
