@@ -33,7 +33,9 @@ Part 2 (LLM sizes, batch-major [B, L] as TRL/verl/OpenRLHF store them, float32, 
 * core scan — ``gaelib.gae`` on time-major copies of the same rewards and values, no mask
   (what the masked path should cost little more than);
 * token_gae (torch scan) [CPU only] — token_gae forced onto the torch backend, i.e. the
-  blocked log-depth scan that accelerators run, here on CPU tensors.
+  blocked log-depth scan that accelerators run, here on CPU tensors;
+* token_gae (chunk 16) [CUDA only] — token_gae with the scan's CPU chunk size instead of
+  the device's (``gaelib._scan.CHUNK_DEVICE``), to check that choice on the device.
 
 Every method is checked against the loop before it is timed. Times are medians over the
 repeats, methods interleaved so that load hits them alike; on CUDA every call is timed with
@@ -51,7 +53,7 @@ import numpy as np
 import torch
 
 import gaelib
-from gaelib import _dispatch, _kernels, llm
+from gaelib import _dispatch, _kernels, _scan, llm
 from gaelib.reference import gae_loop
 
 RL_SIZES = [(2048, 8), (128, 64), (1024, 512), (4096, 256)]
@@ -267,6 +269,14 @@ def part_llm(timer, device, repeats, rng, loop_repeats):
             "decoupled_gae": lambda: llm.decoupled_gae(r, v, mask, gamma=1.0, lam_actor=LAM, lam_critic=1.0),
             "core scan": lambda: gaelib.gae(r_tm, v_tm, last_value=zeros, gamma=1.0, lam=LAM),
         }
+        if device.type != "cpu":
+            def chunk_16():
+                old, _scan.CHUNK_DEVICE = _scan.CHUNK_DEVICE, _scan.CHUNK
+                try:
+                    return llm.token_gae(r, v, mask, gamma=1.0, lam=LAM)
+                finally:
+                    _scan.CHUNK_DEVICE = old
+            fns[f"token_gae (chunk {_scan.CHUNK})"] = chunk_16
         if device.type == "cpu":
             def torch_scan():
                 with _dispatch.forced("torch"):

@@ -34,8 +34,14 @@ import numpy as np
 __all__: list[str] = []
 
 CHUNK = 16
-"""Steps per chunk. Small chunks mean fewer passes over the data (log2 of the chunk per
-level, plus a fix-up); the number of levels, log_CHUNK T, stays small."""
+"""Steps per chunk for numpy and CPU tensors. The doubling rounds add up to log2 T whatever
+the chunk; small chunks mean fewer passes over the whole data (log2 CHUNK at the first
+level), large chunks fewer levels (each adds a pad and a fix-up)."""
+
+CHUNK_DEVICE = 64
+"""Steps per chunk on accelerators, where the number of operations launched matters more
+than passes over the data: fewer levels. (A choice to be measured on the device:
+``benchmarks/gae_kernels.py --device cuda`` times the alternative too.)"""
 
 
 def _copy(x):
@@ -108,8 +114,9 @@ def backward_scan(b, a, axis=0):
     T = b.shape[axis]
     if T == 1:
         return _copy(b)
-    n = -(-T // CHUNK)
-    C = CHUNK if n > 1 else T
+    chunk = CHUNK if isinstance(b, np.ndarray) or b.device.type == "cpu" else CHUNK_DEVICE
+    n = -(-T // chunk)
+    C = chunk if n > 1 else T
     if n * C != T:  # pad with (b, a) = (0, 0): x = 0 there, as after the end
         b, a = _pad_time(b, n * C - T, axis), _pad_time(a, n * C - T, axis)
     shape = tuple(b.shape)

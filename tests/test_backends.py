@@ -282,6 +282,24 @@ def test_scan_never_divides():
         np.testing.assert_allclose(got_t.numpy(), x, atol=1e-5 if dt == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("chunk", [2, 3, 16, 64])
+def test_scan_is_exact_for_any_chunk_size(monkeypatch, chunk):
+    """The chunk size (16 on CPUs, 64 on accelerators) changes the blocking, not the result;
+    also along the last axis (batch-major tokens)."""
+    rng = np.random.default_rng(3)
+    b, a = rng.normal(size=(3, 700)), rng.uniform(0.0, 1.0, size=(3, 700))
+    a[:, ::37] = 0.0
+    x, nxt = np.zeros_like(b), np.zeros(3)
+    for t in reversed(range(700)):
+        nxt = b[:, t] + a[:, t] * nxt
+        x[:, t] = nxt
+    monkeypatch.setattr(_scan, "CHUNK", chunk)
+    np.testing.assert_allclose(_scan.backward_scan(b, a, axis=1), x, atol=1e-12)
+    np.testing.assert_allclose(_scan.backward_scan(b.T.copy(), a.T.copy()), x.T, atol=1e-12)
+    got = _scan.backward_scan(torch.from_numpy(b), torch.from_numpy(a), axis=1)
+    np.testing.assert_allclose(got.numpy(), x, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- the rules, on every backend
 
 
