@@ -4,7 +4,7 @@ Counts (``n_episodes``, ``window``, ...), tolerances, probabilities and small
 float tables (an MDP's ``transitions``, a policy ``[S, A]``) are checked here,
 once, for :mod:`gaelib.tabular`, :mod:`gaelib.bias_variance`, :mod:`gaelib.rollout`,
 :mod:`gaelib.curves`, :mod:`gaelib.render` and :mod:`gaelib.sweep`. Time-major
-arrays and discount-like parameters are checked by :mod:`gaelib._checks`, which
+arrays and discount-like parameters are checked by ``gaelib._checks``, which
 these helpers call. Every error names the argument.
 
 Internal module: the functions are private and may change.

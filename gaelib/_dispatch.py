@@ -1,10 +1,10 @@
 """Which backend runs an estimator, the inputs in its form, and the one result rule.
 
-Backends (each runs every estimator of :mod:`gaelib._estimators`):
+Backends (each runs every estimator of ``gaelib._estimators``):
 
-* ``"numba"``: the compiled loops of :mod:`gaelib._kernels`, for numpy arrays and CPU
+* ``"numba"``: the compiled loops of ``gaelib._kernels``, for numpy arrays and CPU
   torch tensors (read and returned without a copy);
-* ``"numpy"``: the blocked scan of :mod:`gaelib._scan` on numpy arrays (used when numba
+* ``"numpy"``: the blocked scan of ``gaelib._scan`` on numpy arrays (used when numba
   is not installed);
 * ``"torch"``: the same blocked scan on torch tensors, on their own device (every
   accelerator; CPU tensors when numba is not installed).

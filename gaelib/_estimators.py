@@ -7,7 +7,7 @@ Every estimator is
 with a per-step offset :math:`b_t` and a carry coefficient :math:`a_t` that depend
 only on step :math:`t`'s inputs. This module gives :math:`(b_t, a_t)` for each
 estimator and nothing else; the scans that run the recurrence live in
-:mod:`gaelib._kernels` (numba, a loop on the CPU) and :mod:`gaelib._scan` (numpy and
+``gaelib._kernels`` (numba, a loop on the CPU) and ``gaelib._scan`` (numpy and
 torch, a blocked log-depth scan on any device). The functions below use only ``+``,
 ``-`` and ``*`` and no literals (a Python ``1`` would widen float32 to float64 inside
 numba), so the same source runs on Python floats inside a numba loop, on

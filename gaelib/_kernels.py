@@ -1,7 +1,7 @@
 r"""The numba backend: the backward recurrence as a compiled loop on the CPU.
 
 Every estimator is :math:`x_t = b_t + a_t x_{t+1}`, :math:`x_T = 0`, with
-:math:`(b_t, a_t)` from :mod:`gaelib._estimators`. The loops below call a global
+:math:`(b_t, a_t)` from ``gaelib._estimators``. The loops below call a global
 ``coef``; numba compiles one copy of each loop per estimator with ``coef`` bound to that
 estimator's coefficient function and inlines it (``TIME_MAJOR[name]``, ``masked_rows``).
 Two loop orders:
@@ -14,9 +14,9 @@ Two loop orders:
   walk along each row, skipping masked tokens (they pass the carry through unchanged).
 
 Both report whether every result is finite, so non-finite inputs and overflow are caught
-without a second pass. Without numba, gaelib uses the numpy scan of :mod:`gaelib._scan`
+without a second pass. Without numba, gaelib uses the numpy scan of ``gaelib._scan``
 instead. Arrays arrive validated, C-contiguous and in one float dtype from
-:mod:`gaelib._dispatch`. Internal module: the functions are private.
+``gaelib._dispatch``. Internal module: the functions are private.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ Conventions (the same everywhere in gaelib; see the notation page of the book):
 * ``last_value`` is an array of the batch shape, or a Python number for every sequence.
 
 Every estimator here is one backward recurrence :math:`x_t = b_t + a_t x_{t+1}`
-whose coefficients are defined once (:mod:`gaelib._estimators`) and run by one scan
-per backend (:mod:`gaelib._dispatch`): a compiled numba loop for numpy arrays and CPU
+whose coefficients are defined once (``gaelib._estimators``) and run by one scan
+per backend (``gaelib._dispatch``): a compiled numba loop for numpy arrays and CPU
 torch tensors, and a blocked log-depth scan for torch tensors on any other device
 (and for numpy where numba is missing). Every backend validates alike, raises the
 same errors, and checks results for NaN and infinity.

@@ -199,7 +199,7 @@ def model_policy(model, *, deterministic: bool = True) -> Callable[[np.ndarray],
             global generator).
 
     Returns:
-        A function from one observation to an int (discrete actions: the model's
+        A function from one observation to an int for discrete actions (the model's
         index, which :func:`rollout_frames` shifts by the start of a
         ``Discrete(n, start=k)`` space; the function's ``returns_action_index``
         attribute says so) or a float array (continuous actions, unclipped;

@@ -41,7 +41,7 @@ class RLHFConfig:
     (a bad value raises ``ValueError`` naming the field)."""
 
     estimator: str = "gae"
-    """A name registered in :mod:`gaelib.llm.registry` (:func:`gaelib.llm.estimator_names`): ``gae``
+    """A name registered in ``gaelib.llm.registry`` (:func:`gaelib.llm.estimator_names`): ``gae``
     (critic; λ, decoupled λ, length-adaptive λ), ``grpo``, ``drgrpo`` (GRPO without the std),
     ``rloo``, ``reinforce_pp`` (global normalisation), ``reinforce`` (no baseline)."""
     lam: float = 0.95
@@ -72,7 +72,7 @@ class RLHFConfig:
     """Responses per gradient step; a batch of ``n_prompts · group_size`` responses is split into
     ceil(batch / minibatch_size) minibatches."""
     clip_range: float = 0.2
-    """PPO's ε: the probability ratio is clipped to [1 - ε, 1 + ε]."""
+    """The clip ε of PPO; the probability ratio is clipped to [1 - ε, 1 + ε]."""
     clip_range_vf: float | None = 0.2
     """Clip of the critic's change per update (TRL/verl style); None for the plain squared error."""
     vf_coef: float = 0.5

@@ -30,12 +30,12 @@ exception: its arrays are batch-major ``[batch, tokens]``, as in the LLM engines
 
 The package, by concept:
 
-- :mod:`gaelib.checkers.engine`: call the student's function under a time limit, compare
+- ``gaelib.checkers.engine``: call the student's function under a time limit, compare
   with the answers, build the :class:`CheckResult`;
-- :mod:`gaelib.checkers.feedback`: the words of the feedback;
-- :mod:`gaelib.checkers.cases`: the cases and their answers (the oracle);
-- :mod:`gaelib.checkers.variants`: the known bugs that the hints name;
-- :mod:`gaelib.checkers.checks`: the public checkers, one per assignment function.
+- ``gaelib.checkers.feedback``: the words of the feedback;
+- ``gaelib.checkers.cases``: the cases and their answers (the oracle);
+- ``gaelib.checkers.variants``: the known bugs that the hints name;
+- ``gaelib.checkers.checks``: the public checkers, one per assignment function.
 """
 
 from gaelib.checkers.checks import (

@@ -1,8 +1,8 @@
 r"""The public checkers: one per assignment function, each a list of cases and of known bugs.
 
-Each checker builds its cases (:mod:`gaelib.checkers.cases`) and its known-wrong variants
-(:mod:`gaelib.checkers.variants`), and hands them with the student's function to the engine
-(:mod:`gaelib.checkers.engine`), which calls the function under a time limit, compares, and
+Each checker builds its cases (``gaelib.checkers.cases``) and its known-wrong variants
+(``gaelib.checkers.variants``), and hands them with the student's function to the engine
+(``gaelib.checkers.engine``), which calls the function under a time limit, compares, and
 prints the feedback. :data:`CHECKERS` names them for the class grader (:mod:`gaelib.grade`).
 """
 

@@ -1,6 +1,6 @@
 """The words of the checkers' feedback: the failing case as a table, shape and location hints.
 
-Pure formatting: numpy arrays in, text out. The engine (:mod:`gaelib.checkers.engine`)
+Pure formatting: numpy arrays in, text out. The engine (``gaelib.checkers.engine``)
 decides which case failed; this module says so in a way a student can act on.
 """
 

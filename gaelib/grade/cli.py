@@ -1,7 +1,7 @@
 """``gaelib-grade ASSIGNMENT SUBMISSIONS_DIR --out OUT_DIR``: grade a class.
 
 ASSIGNMENT is a book assignment (``td``, ``gae``, ``lambda_returns``, ``token_gae``) or an
-instructor's spec file (``.toml``, ``.json``, ``.py``; see :mod:`gaelib.grade.assignments`).
+instructor's spec file (``.toml``, ``.json``, ``.py``; see ``gaelib.grade.assignments``).
 Each ``.ipynb`` or ``.py`` file in SUBMISSIONS_DIR is one student (the id is the file name
 without its extension). See :mod:`gaelib.grade` for what is written and how it is isolated.
 """

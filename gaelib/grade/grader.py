@@ -1,6 +1,6 @@
 """Grade one submission: prepare its scratch directory, run the worker, score what came back.
 
-The worker (:mod:`gaelib.grade.worker`) receives only the cases' inputs; the comparison with
+The worker (``gaelib.grade.worker``) receives only the cases' inputs; the comparison with
 gaelib's answers, the hints and the points happen here, in the grader's process
 (:func:`gaelib.checkers.engine.grade`), so the answers are never where student code runs.
 """

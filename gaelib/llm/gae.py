@@ -45,7 +45,7 @@ def token_gae(rewards, values, mask, *, gamma, lam) -> GAEOutput:
             :func:`length_adaptive_lam`).
 
     Returns:
-        :class:`GAEOutput` ``(advantages, returns)``, each ``[batch, tokens]``, in the
+        :class:`~gaelib.GAEOutput` ``(advantages, returns)``, each ``[batch, tokens]``, in the
         library, device and dtype of the inputs (the dtype rule of :mod:`gaelib.advantages`),
         0 where ``mask`` is 0.
 
@@ -117,7 +117,7 @@ def decoupled_gae(rewards, values, mask, *, gamma, lam_actor, lam_critic=1.0) ->
         lam_critic: λ for the value targets; float or ``[batch]`` (default 1.0).
 
     Returns:
-        :class:`GAEOutput` ``(advantages, returns)``.
+        :class:`~gaelib.GAEOutput` ``(advantages, returns)``.
     """
     return _masked_gae(rewards, values, mask, gamma, ("lam_actor", lam_actor), ("lam_critic", lam_critic))
 

@@ -2,15 +2,15 @@ r"""Proximal Policy Optimization (PPO-Clip) with GAE, for Gymnasium environments
 
 Where to change what:
 
-* :mod:`gaelib.ppo.config`: the hyperparameters (:class:`PPOConfig`) and the tuned preset
-  :data:`CARTPOLE`;
-* :mod:`gaelib.ppo.train`: one update (:func:`ppo_update`, :func:`minibatch_loss`) and the
+* ``gaelib.ppo.config``: the hyperparameters (:class:`PPOConfig`) and the tuned preset
+  :data:`~gaelib.ppo.CARTPOLE`;
+* ``gaelib.ppo.train``: one update (:func:`ppo_update`, :func:`minibatch_loss`) and the
   training loop :func:`train_ppo`, which follows the torch chapter's algorithm box::
 
     seed → envs → model → for each update:
         rollout → advantages (GAE) → [epochs × minibatches: losses → gradient step] → log
 
-* :mod:`gaelib.ppo.evaluate`: :func:`evaluate_policy`, :func:`solve_point`, :func:`explained_variance`;
+* ``gaelib.ppo.evaluate``: :func:`evaluate_policy`, :func:`solve_point`, :func:`explained_variance`;
 * the losses themselves (clipped surrogate, value loss, entropy bonus, approximate KL, clip
   fraction) live in :mod:`gaelib.losses`, shared with the RLHF trainer.
 

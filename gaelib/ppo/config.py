@@ -95,7 +95,7 @@ class PPOConfig:
     adam_eps: float = 1e-5
     """Adam's ε (1e-5 as in OpenAI Baselines, rather than torch's 1e-8)."""
     fused_adam: bool = False
-    """Opt-in: ``torch.optim.Adam(..., fused=True)``, the same update as one fused kernel per step (on CPU it
+    """Opt in to ``torch.optim.Adam(..., fused=True)``, the same update as one fused kernel per step (on CPU it
     needs torch >= 2.4). On networks this small it takes fewer operations per gradient step; the
     benchmark ``benchmarks/cartpole_vs_sb3.py`` measures the wall time that results."""
     gamma: float = 0.99
