@@ -49,6 +49,21 @@ def run(config, seed: int, screen: bool = False) -> dict:
             "eval_mean": float(ev.mean()), "eval_min": float(ev.min())}
 
 
+def log_table(log: Path) -> str:
+    """Every entry of the tuning log as a markdown table (what was tried on which tuning seeds)."""
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    rows = ["| # | configuration (changes to the preset of the time) | mode | seeds | reached 475 | median steps "
+            "| steps per seed | eval 500 on all 20 |", "|---:|---|---|---|---:|---:|---|---:|"]
+    for i, e in enumerate(entries, 1):
+        steps = " / ".join("never" if r["steps"] is None else f"{r['steps']:,}" for r in e["runs"])
+        med = "—" if e["median_steps"] is None else f"{e['median_steps']:,.0f}"
+        mode = "screen (stopped at solve; eval there)" if e.get("screen") else "full budget"
+        seeds = f"{e['seeds'][0]}-{e['seeds'][-1]}"
+        rows.append(f"| {i} | {e['note']} | {mode} | {seeds} | {e['solved']} | {med} | {steps} "
+                    f"| {e['eval_500']} of {len(e['runs'])} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", nargs="*", default=[], help="field=value pairs replacing CARTPOLE's fields")
@@ -58,7 +73,11 @@ def main(argv=None) -> None:
     parser.add_argument("--screen", action="store_true",
                         help="stop each run once solved (evaluation of the policy at that point, not after "
                              "the full budget): to compare steps to solve cheaply")
+    parser.add_argument("--summary", action="store_true", help="print the log as a markdown table and exit")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(log_table(args.log))
+        return
     if any(s < 100 for s in args.seeds):
         parser.error("tuning uses the tuning seeds (100 and above) only; seeds 0-19 are for reporting")
     torch.set_num_threads(1)
