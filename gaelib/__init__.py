@@ -23,15 +23,8 @@ from gaelib.advantages import (
 from gaelib.masked import masked_gae
 from gaelib.utils import seed_everything
 
-__all__ = [
-    "GAEOutput",
-    "td_residuals",
-    "gae",
-    "lambda_returns",
-    "discounted_cumsum",
-    "next_state_values",
-    "masked_gae",
-    "seed_everything",
-]
+from gaelib import advantages as _advantages
+
+__all__ = [*_advantages.__all__, "masked_gae", "seed_everything"]
 
 __version__ = "0.1.0"

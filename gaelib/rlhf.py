@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ import torch
 from gaelib import llm
 from gaelib.losses import clipped_surrogate_loss, value_loss
 from gaelib.ppo.config import check_config_fields
+from gaelib.ppo.train import TrainingHistory
 from gaelib.tiny_lm import EOS, TinyGPT, ValueModel, count_parameters, generate, make_prompts, \
     sequence_log_probs, sortedness
 
@@ -109,7 +110,7 @@ class RLHFConfig:
 
 
 @dataclass
-class RLHFHistory:
+class RLHFHistory(TrainingHistory):
     """What :func:`train_rlhf` records, one entry per iteration."""
 
     score: list[float] = field(default_factory=list)
@@ -126,10 +127,6 @@ class RLHFHistory:
     """Standard deviation of the raw advantages over valid tokens, before whitening."""
     seconds: list[float] = field(default_factory=list)
     """Wall time of the iteration (varies run to run)."""
-
-    def as_arrays(self) -> dict[str, np.ndarray]:
-        """Every list as a numpy array, keyed by field name."""
-        return {k: np.asarray(v) for k, v in asdict(self).items()}
 
 
 @dataclass

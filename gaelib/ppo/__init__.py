@@ -21,12 +21,13 @@ al., "The 37 implementation details of PPO" (ICLR blog track, 2022).
 
 from gaelib.ppo.config import CARTPOLE, PPOConfig
 from gaelib.ppo.evaluate import evaluate_policy, explained_variance, solve_point
-from gaelib.ppo.train import PPOHistory, PPOResult, minibatch_loss, normalize_advantages, ppo_update, train_ppo
+from gaelib.ppo.train import PPOHistory, PPOResult, TrainingHistory, minibatch_loss, normalize_advantages, ppo_update, train_ppo
 
 __all__ = [
     "PPOConfig",
     "CARTPOLE",
     "PPOHistory",
+    "TrainingHistory",
     "PPOResult",
     "normalize_advantages",
     "minibatch_loss",

@@ -119,7 +119,16 @@ def ppo_update(model, optimizer, batch: dict[str, torch.Tensor], config: PPOConf
 
 
 @dataclass
-class PPOHistory:
+class TrainingHistory:
+    """Per-update training statistics: every field is a list with one entry per update."""
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """Every list as a numpy array, keyed by field name."""
+        return {k: np.asarray(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class PPOHistory(TrainingHistory):
     """What :func:`train_ppo` records. Episode lists have one entry per finished episode (all
     sub-environments, in order of finishing); update lists one entry per update."""
 
@@ -149,10 +158,6 @@ class PPOHistory:
     """Fraction of the rollout's probability ratios outside the clip range after the update."""
     explained_variance: list[float] = field(default_factory=list)
     """Explained variance of the rollout's values (at collection) for its value targets."""
-
-    def as_arrays(self) -> dict[str, np.ndarray]:
-        """Every list as a numpy array."""
-        return {k: np.asarray(v) for k, v in asdict(self).items()}
 
 
 class PPOResult(NamedTuple):
