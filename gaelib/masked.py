@@ -2,7 +2,7 @@ r"""GAE over batch-major ``[batch, tokens]`` arrays with a mask: the layout of l
 
 The core estimators (:mod:`gaelib.advantages`) are time-major. Language-model engines
 (TRL, verl, OpenRLHF) store responses batch-major, one row per response, with a 0/1 mask
-marking the tokens that count. :func:`masked_gae` runs the same GAE coefficients
+marking the tokens that count. :func:`gaelib.masked_gae` runs the same GAE coefficients
 (``gaelib._estimators``) along each row, on the row's own layout and device, with
 masked tokens skipped; :mod:`gaelib.llm` builds its token-level estimators on it.
 """

@@ -69,7 +69,7 @@ def masked_gae_loop(rewards, values, mask, *, gamma, lam):
     :math:`\delta_t = r_t + \gamma V_{\mathrm{next}} - V(s_t)` and
     :math:`\hat A_t = \delta_t + \gamma\lambda \hat A_{\mathrm{next}}`, where "next" is
     the next *valid* token (0 after the last one); a masked token changes nothing and
-    gets 0. The reference for :func:`gaelib.masked.masked_gae`.
+    gets 0. The reference for :func:`gaelib.masked_gae`.
 
     Args:
         rewards, values: ``[batch, tokens]`` numpy arrays.

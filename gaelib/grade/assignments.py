@@ -46,7 +46,7 @@ class Part:
     function: str
     """The name of the student's function (what the notebook or script defines)."""
     checker: str
-    """A key of :data:`gaelib.checkers.CHECKERS`, e.g. ``"check_gae"``."""
+    """A key of ``gaelib.checkers.CHECKERS``, e.g. ``"check_gae"``."""
     points: dict = field(default_factory=lambda: {"edge": 6.0, "random": 4.0})
     """Points of each case group, ``{"edge": ..., "random": ...}``."""
     n_random: int | None = None

@@ -18,7 +18,7 @@ name                                     gaelib                                 
 =======================================  ========================================  ================================
 
 ``pip install "gaelib[verl]"`` also declares a ``verl.plugins`` entry point
-(:mod:`gaelib.integrations.verl_plugin`), which verl 0.9.1 loads when it is imported, so for the
+(``gaelib.integrations.verl_plugin``), which verl 0.9.1 loads when it is imported, so for the
 critic-free estimators the config line is all a verl user changes::
 
     algorithm.adv_estimator=gaelib_grpo      # norm_adv_by_std_in_grpo=False gives Dr. GRPO

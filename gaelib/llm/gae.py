@@ -32,7 +32,7 @@ def token_gae(rewards, values, mask, *, gamma, lam) -> GAEOutput:
     With γ = λ = 1, :math:`\hat A_t = \sum_{k \ge t} r_k - V(s_t)`: the reward-to-go
     minus the value.
 
-    This is the core's batch-major scan, :func:`gaelib.masked.masked_gae`: no token
+    This is the core's batch-major scan, :func:`gaelib.masked_gae`: no token
     is moved or sorted, and torch tensors stay on their device.
 
     Args:
@@ -60,7 +60,7 @@ def token_gae(rewards, values, mask, *, gamma, lam) -> GAEOutput:
 
 def _masked_gae(rewards, values, mask, gamma, actor, critic):
     """Check the inputs as gaelib.llm does (every row needs a valid token; γ and λ are floats or
-    ``[batch]``), then run the core's batch-major scan, :func:`gaelib.masked.masked_gae`.
+    ``[batch]``), then run the core's batch-major scan, :func:`gaelib.masked_gae`.
 
     ``actor`` and ``critic`` are ``(name, λ)`` pairs, so that errors name the caller's argument.
     """
