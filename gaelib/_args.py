@@ -12,6 +12,7 @@ Internal module: the functions are private and may change.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -19,6 +20,16 @@ import numpy as np
 from gaelib import _checks
 
 __all__: list[str] = []
+
+
+def is_integer(x) -> bool:
+    """Whether ``x`` is an integer (a bool is not)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def is_finite_real(x) -> bool:
+    """Whether ``x`` is a finite real number (a bool is not)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def float_array(name: str, x, ndim: int | None = None, *, shape: tuple | None = None,
@@ -87,7 +98,7 @@ def distribution(name: str, x, ndim: int, *, skip_zero_rows=None, **shape) -> np
 
 def integer(name: str, x, minimum: int = 1) -> int:
     """``x`` as an int, >= ``minimum``; ``ValueError`` otherwise (bools and floats too)."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < minimum:
+    if not is_integer(x) or x < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {what}; got {x!r}")
     return int(x)
@@ -95,7 +106,7 @@ def integer(name: str, x, minimum: int = 1) -> int:
 
 def positive_float(name: str, x) -> float:
     """``x`` as a finite float > 0; ``ValueError`` otherwise."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not 0 < float(x) < float("inf"):
+    if not is_finite_real(x) or not float(x) > 0:
         raise ValueError(f"{name} must be a positive float; got {x!r}")
     return float(x)
 

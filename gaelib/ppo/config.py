@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
+from gaelib._args import is_finite_real, is_integer
+
 __all__ = ["PPOConfig", "CARTPOLE", "check_config_fields"]
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def check_config_fields(cfg, *, positive_int=(), unit=(), positive=(), nonneg=(), positive_or_none=()) -> None:
@@ -38,23 +30,23 @@ def check_config_fields(cfg, *, positive_int=(), unit=(), positive=(), nonneg=()
 
     for name in positive_int:
         v = getattr(cfg, name)
-        if not _is_int(v) or v < 1:
+        if not is_integer(v) or v < 1:
             bad(name, "a positive integer")
     for name in unit:
         v = getattr(cfg, name)
-        if not _is_real(v) or not 0.0 <= v <= 1.0:
+        if not is_finite_real(v) or not 0.0 <= v <= 1.0:
             bad(name, "a number in [0, 1]")
     for name in positive:
         v = getattr(cfg, name)
-        if not _is_real(v) or not v > 0:
+        if not is_finite_real(v) or not v > 0:
             bad(name, "a finite number > 0")
     for name in nonneg:
         v = getattr(cfg, name)
-        if not _is_real(v) or not v >= 0:
+        if not is_finite_real(v) or not v >= 0:
             bad(name, "a finite number >= 0")
     for name in positive_or_none:
         v = getattr(cfg, name)
-        if v is not None and (not _is_real(v) or not v > 0):
+        if v is not None and (not is_finite_real(v) or not v > 0):
             bad(name, "a finite number > 0, or None")
 
 
@@ -134,15 +126,15 @@ class PPOConfig:
             unit=("gamma", "lam"), positive=("learning_rate", "clip_range", "adam_eps"),
             nonneg=("vf_coef", "ent_coef", "min_learning_rate"),
             positive_or_none=("clip_range_vf", "max_grad_norm", "target_kl"))
-        if self.anneal_steps is not None and (not _is_int(self.anneal_steps) or self.anneal_steps < 1):
+        if self.anneal_steps is not None and (not is_integer(self.anneal_steps) or self.anneal_steps < 1):
             raise ValueError(f"PPOConfig.anneal_steps must be a positive integer or None; got {self.anneal_steps!r}")
         if self.min_learning_rate > self.learning_rate:
             raise ValueError(f"PPOConfig.min_learning_rate ({self.min_learning_rate}) must not exceed "
                              f"learning_rate ({self.learning_rate})")
-        if self.pause_return is not None and not _is_real(self.pause_return):
+        if self.pause_return is not None and not is_finite_real(self.pause_return):
             raise ValueError(f"PPOConfig.pause_return must be a finite number or None; got {self.pause_return!r}")
         if not isinstance(self.hidden_sizes, tuple) or not self.hidden_sizes or \
-                not all(_is_int(h) and h >= 1 for h in self.hidden_sizes):
+                not all(is_integer(h) and h >= 1 for h in self.hidden_sizes):
             raise ValueError(f"PPOConfig.hidden_sizes must be a non-empty tuple of positive integers; "
                              f"got {self.hidden_sizes!r}")
         if self.activation not in ("tanh", "relu"):
