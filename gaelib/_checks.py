@@ -22,11 +22,6 @@ def is_torch(x) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "is_floating_point")
 
 
-def is_array(x) -> bool:
-    """Whether ``x`` is a numpy array or a torch tensor (not a number, not None)."""
-    return isinstance(x, np.ndarray) or is_torch(x)
-
-
 _SCALARS = (float, int)
 _PLAIN = (np.ndarray, float, int, type(None))
 
