@@ -204,6 +204,67 @@ def time_major(kind, spec, rewards, values, next_values, last_value, terminated,
     return [spec.finish(o, None) for o in outs]
 
 
+_PLAIN_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def plain_numpy(kind, rewards, values, next_values, last_value, terminated, truncated, gamma, lam,
+                plus_values=False):
+    """:func:`time_major` for the common case, or None: then the caller runs the general path.
+
+    The common case is C-contiguous native float32 or float64 numpy arrays of one dtype and
+    shape, bool episode-end flags, Python-float ``gamma``/``lam`` in [0, 1] and numba
+    installed. It needs none of the conversions of :class:`Spec`, so small calls are not
+    dominated by Python time. It accepts only inputs that the general validation accepts too;
+    anything else, or a non-finite result, returns None and the general path validates (and
+    raises its errors) as usual.
+    """
+    if _forced is not None or not _kernels.HAVE_NUMBA:
+        return None
+    if type(rewards) is not np.ndarray or type(values) is not np.ndarray:
+        return None
+    dt, shape = rewards.dtype, rewards.shape
+    if (dt not in _PLAIN_FLOATS or values.dtype != dt or values.shape != shape or not rewards.ndim
+            or not rewards.size or not rewards.flags.c_contiguous or not values.flags.c_contiguous):
+        return None
+    if not (type(gamma) is float and 0.0 <= gamma <= 1.0 and type(lam) is float and 0.0 <= lam <= 1.0):
+        return None
+    T = shape[0]
+    M = rewards.size // T
+    for f in (terminated, truncated):
+        if f is not None and (type(f) is not np.ndarray or f.dtype != _BOOL or f.shape != shape
+                              or not f.flags.c_contiguous):
+            return None
+    if next_values is not None:
+        if (last_value is not None or type(next_values) is not np.ndarray or next_values.dtype != dt
+                or next_values.shape != shape or not next_values.flags.c_contiguous):
+            return None
+        nv, lv = next_values.reshape(T, M), _constant(M, 0.0, dt)
+    else:
+        if type(last_value) is float or type(last_value) is int:
+            if not math.isfinite(last_value):
+                return None
+            lv = _constant(M, float(last_value), dt)
+        elif (type(last_value) is np.ndarray and last_value.dtype == dt and last_value.shape == shape[1:]
+              and last_value.flags.c_contiguous):
+            lv = last_value.reshape(M)
+        else:
+            return None
+        if truncated is not None and T > 1 and truncated[:-1].any():  # refused by the general path
+            return None
+        nv = rewards.reshape(T, M)  # unused
+    two_d = (T, M) if T > 1 else (M,)
+    flags = [_constant(M, False, _BOOL) if f is None else f.reshape(two_d) for f in (terminated, truncated)]
+    x, y = np.empty((T, M), dt), np.empty((T, M), dt)
+    finite = _kernels.TIME_MAJOR[kind](rewards.reshape(T, M), values.reshape(T, M), nv, next_values is not None,
+                                      lv, flags[0], flags[1], _constant(M, gamma, dt), _constant(M, lam, dt),
+                                      _estimators.ESTIMATORS[kind][2], x, y, plus_values, dt.type(0))
+    if not finite:
+        return None
+    if len(shape) != 2:
+        x, y = x.reshape(shape), y.reshape(shape)
+    return [x, y] if plus_values else [x]
+
+
 def _time_major_numba(kind, spec, rewards, values, next_values, last_value, terminated, truncated, gamma, lam,
                       plus_values):
     """The numba branch of :func:`time_major`, lean: small calls are dominated by Python time."""

@@ -154,6 +154,17 @@ def _prepare(fn, rewards, values, next_values, last_value, terminated, truncated
     return spec, (rewards, values, next_values, last_value, terminated, truncated, gamma, lam)
 
 
+def _run(kind, fn, rewards, values, next_values, last_value, terminated, truncated, gamma, lam,
+         plus_values=False):
+    """Estimator ``kind`` on the fast path of plain numpy inputs, else validated by :func:`_prepare`."""
+    out = _dispatch.plain_numpy(kind, rewards, values, next_values, last_value, terminated, truncated,
+                                gamma, lam, plus_values)
+    if out is None:
+        spec, args = _prepare(fn, rewards, values, next_values, last_value, terminated, truncated, gamma, lam)
+        out = _dispatch.time_major(kind, spec, *args, plus_values=plus_values)
+    return out
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -186,9 +197,8 @@ def td_residuals(rewards, values, *, last_value=None, next_values=None,
         >>> td_residuals(np.array([1., 0.]), np.array([0.5, 0.2]), last_value=0.0, gamma=0.9)
         array([ 0.68, -0.2 ])
     """
-    spec, args = _prepare("td_residuals", rewards, values, next_values, last_value,
-                          terminated, truncated, gamma, 0.0)
-    return _dispatch.time_major("td", spec, *args)[0]
+    return _run("td", "td_residuals", rewards, values, next_values, last_value, terminated, truncated,
+                gamma, 0.0)[0]
 
 
 def gae(rewards, values, *, last_value=None, next_values=None,
@@ -243,9 +253,8 @@ def gae(rewards, values, *, last_value=None, next_values=None,
         >>> adv
         array([1., 0.])
     """
-    spec, args = _prepare("gae", rewards, values, next_values, last_value,
-                          terminated, truncated, gamma, lam)
-    return GAEOutput(*_dispatch.time_major("gae", spec, *args, plus_values=True))
+    return GAEOutput(*_run("gae", "gae", rewards, values, next_values, last_value, terminated, truncated,
+                           gamma, lam, plus_values=True))
 
 
 def lambda_returns(rewards, values, *, last_value=None, next_values=None,

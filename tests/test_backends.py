@@ -2,9 +2,12 @@
 on CPU tensors, and the torch scan on CUDA (skipped without a GPU).
 
 Every test takes a ``backend`` name, converts its numpy inputs to that backend's arrays, and
-runs gaelib inside ``_dispatch.forced(...)``; a new backend is one more entry in BACKENDS.
+runs gaelib inside ``_dispatch.forced(...)`` (or, for "default", as users call it); a new
+backend is one more entry in BACKENDS.
 The oracles are the plain loops and brute-force definitions of :mod:`gaelib.reference`.
 """
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -22,6 +25,9 @@ except ImportError:  # the GPU check may run where hypothesis is not installed
 
 CUDA = torch.cuda.is_available()
 BACKENDS = [
+    # "default": no backend forced, as users call gaelib (numpy inputs then take numba, plain
+    # float32/float64 arrays with float gamma/lam through its fast path _dispatch.plain_numpy)
+    pytest.param("default", marks=pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")),
     pytest.param("numba", marks=pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")),
     "numpy",
     "torch-cpu",
@@ -62,7 +68,7 @@ class Backend:
         return "bfloat16" if self.device else np.float16
 
     def run(self):
-        return _dispatch.forced(self.engine)
+        return contextlib.nullcontext() if self.engine == "default" else _dispatch.forced(self.engine)
 
 
 def _call(be, fn, *args, dtype=None, **kw):
@@ -465,3 +471,60 @@ def test_default_backend_choice():
     if CUDA:
         assert _dispatch.choose("torch", torch.zeros(1, device="cuda")) == "torch"
 
+
+
+# --------------------------------------------------------------------------- the fast path of plain numpy inputs
+
+
+@pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fn", ["gae", "td_residuals"])
+@pytest.mark.parametrize("bootstrap", ["next_values", "last_value_array", "last_value_number"])
+def test_plain_numpy_fast_path_equals_the_general_path(dtype, fn, bootstrap):
+    """Plain inputs take ``_dispatch.plain_numpy``; its results are the general numba path's, bit for bit."""
+    rng = np.random.default_rng(3)
+    T, N = 7, 3
+    r, v, nv = (rng.normal(size=(T, N)).astype(dtype) for _ in range(3))
+    term = rng.random((T, N)) < 0.2
+    trunc = np.zeros((T, N), bool)
+    trunc[-1, 0] = True
+    kw = {"next_values": dict(next_values=nv), "last_value_array": dict(last_value=nv[-1]),
+          "last_value_number": dict(last_value=2)}[bootstrap]
+    kw.update(terminated=term, truncated=trunc, gamma=0.9)
+    if fn == "gae":
+        kw["lam"] = 0.7
+    lv = kw.get("last_value")
+    fast = _dispatch.plain_numpy("gae" if fn == "gae" else "td", r, v, kw.get("next_values"), lv, term, trunc,
+                                 0.9, kw.get("lam", 0.0), fn == "gae")
+    assert fast is not None  # these inputs are the common case
+    plain = getattr(gaelib, fn)(r, v, **kw)
+    with _dispatch.forced("numba"):
+        general = getattr(gaelib, fn)(r, v, **kw)
+    for a, b in zip(np.atleast_1d(plain) if fn == "td_residuals" else plain,
+                    np.atleast_1d(general) if fn == "td_residuals" else general):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fast[0], plain if fn == "td_residuals" else plain.advantages)
+
+
+@pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")
+def test_plain_numpy_fast_path_declines_what_it_does_not_cover():
+    """Anything but the common case returns None, and the general path validates (and raises) as usual."""
+    r = np.ones((4, 2))
+    args = dict(next_values=None, last_value=0.0, terminated=None, truncated=None, gamma=0.9, lam=0.9)
+
+    def fast(**kw):
+        a = {**args, **kw}
+        return _dispatch.plain_numpy("gae", a.pop("rewards", r), a.pop("values", r), a["next_values"],
+                                     a["last_value"], a["terminated"], a["truncated"], a["gamma"], a["lam"], True)
+
+    assert fast() is not None
+    for kw in [dict(rewards=r.T.copy().T), dict(values=r.astype(np.float32)), dict(gamma=np.float64(0.9)),
+               dict(gamma=1), dict(lam=1.5), dict(terminated=np.zeros((4, 2))), dict(last_value=float("nan")),
+               dict(last_value=True), dict(values=np.full((4, 2), np.inf)), dict(rewards=np.ones((4, 0))),
+               dict(truncated=np.eye(4, 2, dtype=bool))]:
+        assert fast(**kw) is None, kw
+    with pytest.raises(ValueError, match="values contains NaN or infinite"):
+        gaelib.gae(r, np.full((4, 2), np.inf), last_value=0.0, gamma=0.9, lam=0.9)
+    with pytest.raises(ValueError, match="truncated\\[0\\] is set inside the rollout"):
+        gaelib.gae(r, r, last_value=0.0, truncated=np.eye(4, 2, dtype=bool), gamma=0.9, lam=0.9)
