@@ -255,7 +255,7 @@ def plain_numpy(kind, rewards, values, next_values, last_value, terminated, trun
     two_d = (T, M) if T > 1 else (M,)
     flags = [_constant(M, False, _BOOL) if f is None else f.reshape(two_d) for f in (terminated, truncated)]
     x, y = np.empty((T, M), dt), np.empty((T, M), dt)
-    finite = _kernels.TIME_MAJOR[kind](rewards.reshape(T, M), values.reshape(T, M), nv, next_values is not None,
+    finite = _kernels.time_major(kind, M)(rewards.reshape(T, M), values.reshape(T, M), nv, next_values is not None,
                                       lv, flags[0], flags[1], _constant(M, gamma, dt), _constant(M, lam, dt),
                                       _estimators.ESTIMATORS[kind][2], x, y, plus_values, dt.type(0))
     if not finite:
@@ -288,7 +288,7 @@ def _time_major_numba(kind, spec, rewards, values, next_values, last_value, term
     params = [_constant(M, p, dt) if _is_number(p) else
               _numpy(p, dt).reshape(two_d if p.shape == shape else (M,)) for p in (gamma, lam)]
     x, y = np.empty((T, M), dt), np.empty((T, M), dt)
-    finite = _kernels.TIME_MAJOR[kind](r, v, nv, next_values is not None, lv, flags[0], flags[1],
+    finite = _kernels.time_major(kind, M)(r, v, nv, next_values is not None, lv, flags[0], flags[1],
                                       params[0], params[1], _estimators.ESTIMATORS[kind][2], x, y,
                                       plus_values, dt.type(0))
     if spec.lib == "numpy" and spec.out_dtype == dt and finite:  # the common case, without detours

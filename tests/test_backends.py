@@ -528,3 +528,44 @@ def test_plain_numpy_fast_path_declines_what_it_does_not_cover():
         gaelib.gae(r, np.full((4, 2), np.inf), last_value=0.0, gamma=0.9, lam=0.9)
     with pytest.raises(ValueError, match="truncated\\[0\\] is set inside the rollout"):
         gaelib.gae(r, r, last_value=0.0, truncated=np.eye(4, 2, dtype=bool), gamma=0.9, lam=0.9)
+
+
+# --------------------------------------------------------------------------- the numba kernel's blocks of rows
+
+
+@pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("shape", [(300, 64), (9, 4096), (1, 100), (2, 70000)])
+@pytest.mark.parametrize("bootstrap", ["next_values", "last_value"])
+def test_blocks_of_rows_match_the_loop(shape, bootstrap):
+    """Wide batches are walked in several blocks of rows (``_kernels._BLOCK``); the carry crosses them."""
+    T, N = shape
+    assert N >= _kernels._WIDE
+    rng = np.random.default_rng(T * N)
+    r, v, nv = (rng.normal(size=shape) for _ in range(3))
+    term = rng.random(shape) < 0.05
+    trunc = rng.random(shape) < 0.05 if bootstrap == "next_values" else np.zeros(shape, bool)
+    gamma = rng.uniform(0.8, 1.0, size=shape)  # per step
+    kw = dict(next_values=nv) if bootstrap == "next_values" else dict(last_value=nv[-1])
+    ref_adv, ref_ret = gae_loop(r, v, terminated=term, truncated=trunc, gamma=gamma, lam=0.9, **kw)
+    adv, ret = gaelib.gae(r, v, terminated=term, truncated=trunc, gamma=gamma, lam=0.9, **kw)
+    np.testing.assert_allclose(adv, ref_adv, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ret, ref_ret, rtol=1e-10, atol=1e-10)
+    r32, v32 = r.astype(np.float32), v.astype(np.float32)
+    kw32 = {k: x.astype(np.float32) for k, x in kw.items()}
+    adv32, _ = gaelib.gae(r32, v32, terminated=term, truncated=trunc, gamma=0.99, lam=0.9, **kw32)  # fast path
+    ref32, _ = gae_loop(r32, v32, terminated=term, truncated=trunc, gamma=0.99, lam=0.9, **kw32)
+    np.testing.assert_allclose(adv32, ref32, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_non_finite_value_in_any_block_is_caught(where):
+    T, N = 40, 4096  # 4 rows per block: 10 blocks
+    r, v = np.zeros((T, N), np.float32), np.zeros((T, N), np.float32)
+    t = {"first": 0, "middle": 17, "last": T - 1}[where]
+    v[t, 5] = np.nan
+    with pytest.raises(ValueError, match="values contains NaN"):
+        gaelib.gae(r, v, last_value=0.0, gamma=0.99, lam=0.95)
+    r[t, 5], v[t, 5] = 3e38, -1e38  # finite inputs whose TD residual overflows float32
+    with pytest.raises(ValueError, match="overflowed float32"):
+        gaelib.gae(r, v, last_value=0.0, gamma=0.99, lam=0.95)
