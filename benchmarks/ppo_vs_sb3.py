@@ -1,26 +1,28 @@
-"""gaelib's PPO against Stable-Baselines3's PPO (RL Baselines3 Zoo settings) on CartPole-v1.
+"""gaelib's PPO against Stable-Baselines3's PPO (RL Baselines3 Zoo settings), side by side.
 
-Both are trained side by side in one process, on the same seeds, on the CPU with one torch
-thread. For each run the script reports
+For one environment of ``ppo_envs.ENVS`` (CartPole-v1, Acrobot-v1), both are trained in this
+process (or in ``--workers`` processes, each running both algorithms on its seeds), on the same
+seeds, on the CPU with one torch thread. For each run the script reports
 
 * the environment steps, and the wall seconds since the start of training (environment and
   model construction included), at which the mean return of the last 20 finished training
-  episodes first reaches 475;
-* a final deterministic evaluation: 20 episodes on a separate CartPole-v1 (reset seeds
+  episodes first reaches the environment's threshold;
+* a final greedy evaluation: 20 episodes on a separate environment (reset seeds
   10_000 ... 10_019), after the full training budget of each algorithm.
 
 Then medians over seeds and the ratios SB3 / gaelib. Step counts repeat exactly for a seed;
 wall times depend on the machine's load, so the two algorithms alternate (gaelib first on even
-seeds, SB3 first on odd ones) and only their ratio is meaningful.
+seeds, SB3 first on odd ones) and only their ratio, paired by seed, is meaningful.
 
-Seeds follow ``benchmarks/PROTOCOL.md``: ``gaelib.ppo.CARTPOLE`` was chosen on the tuning seeds
-100-119 (``tune_cartpole.py``, log in ``results/cartpole_tuning.jsonl``) and is reported on the
-report seeds 0-19. The report labels every seed, and prints the tuning-seed summary of the same
-configuration from the tuning log beside the report-seed table.
+Seeds follow ``benchmarks/PROTOCOL.md``: gaelib's preset for the environment (e.g.
+``gaelib.ppo.CARTPOLE``) was chosen on the tuning seeds 100-119 (``tune_ppo.py``, log in
+``results/<env>_tuning.jsonl``) and is reported on the report seeds 0-19. The report labels
+every seed, and prints the tuning-seed summary of the same configuration from the tuning log
+beside the report-seed table.
 
 Usage (SB3 is a benchmark-only dependency: ``pip install -r benchmarks/requirements.txt``)::
 
-    OMP_NUM_THREADS=1 python benchmarks/cartpole_vs_sb3.py --seeds $(seq 0 19) \\
+    OMP_NUM_THREADS=1 python benchmarks/ppo_vs_sb3.py --env CartPole-v1 --seeds $(seq 0 19) --workers 2 \\
         --out benchmarks/results/cartpole_vs_sb3.md
 """
 
@@ -38,87 +40,81 @@ from pathlib import Path
 import numpy as np
 import torch
 
-THRESHOLD, WINDOW, EVAL_EPISODES, EVAL_SEED = 475.0, 20, 20, 10_000
-TUNING_SEEDS, REPORT_SEEDS = range(100, 120), range(0, 20)  # benchmarks/PROTOCOL.md
-TUNING_LOG = Path(__file__).resolve().parent / "results" / "cartpole_tuning.jsonl"
-
-
-def seed_set(seed: int) -> str:
-    return "tuning" if seed in TUNING_SEEDS else "report" if seed in REPORT_SEEDS else "other"
-
-# RL Baselines3 Zoo, hyperparams/ppo.yml, CartPole-v1 (everything else SB3's defaults).
-SB3_ZOO = dict(n_envs=8, n_timesteps=100_000, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
-               n_epochs=20, ent_coef=0.0, learning_rate=1e-3, clip_range=0.2)  # both rates: lin_
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, WINDOW, greedy_returns, preset, seed_set  # noqa: E402
 
 
 class Solved:
     """Tracks the running mean of the last WINDOW episode returns; remembers the first crossing."""
 
-    def __init__(self, t0: float):
-        self.t0, self.returns, self.hit = t0, [], None
+    def __init__(self, t0: float, threshold: float):
+        self.t0, self.threshold, self.returns, self.hit = t0, threshold, [], None
 
     def episode(self, ret: float, env_steps: int) -> None:
         self.returns.append(float(ret))
-        if self.hit is None and len(self.returns) >= WINDOW and np.mean(self.returns[-WINDOW:]) >= THRESHOLD:
+        if (self.hit is None and len(self.returns) >= WINDOW
+                and np.mean(self.returns[-WINDOW:]) >= self.threshold):
             self.hit = (int(env_steps), time.perf_counter() - self.t0)
 
 
 # --------------------------------------------------------------------------- gaelib
 
 
-def run_gaelib(seed: int) -> dict:
-    from gaelib.ppo import CARTPOLE, evaluate_policy, solve_point, train_ppo
+def run_gaelib(env_id: str, seed: int) -> dict:
+    from gaelib.ppo import evaluate_policy, solve_point, train_ppo
 
+    config = preset(env_id)
     torch.manual_seed(seed)
-    model, history = train_ppo("CartPole-v1", CARTPOLE, seed=seed, progress=False)
-    hit = solve_point(history, threshold=THRESHOLD, window=WINDOW)  # steps, seconds since train_ppo began
-    ev = evaluate_policy(model, "CartPole-v1", n_episodes=EVAL_EPISODES, seed=EVAL_SEED)
-    return {"hit": hit, "eval": ev, "total_steps": history.update_steps[-1] + CARTPOLE.batch_size}
+    model, history = train_ppo(env_id, config, seed=seed, progress=False)
+    hit = solve_point(history, threshold=ENVS[env_id]["threshold"], window=WINDOW)  # steps, seconds
+    ev = evaluate_policy(model, env_id, n_episodes=EVAL_EPISODES, seed=EVAL_SEED)
+    return {"hit": hit, "eval": ev, "total_steps": history.update_steps[-1] + config.batch_size}
 
 
 # --------------------------------------------------------------------------- Stable-Baselines3
 
 
-def run_sb3(seed: int) -> dict:
-    import gymnasium as gym
+def run_sb3(env_id: str, seed: int) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
 
     class Track(BaseCallback):
-        def __init__(self, solved):
+        def __init__(self, solved, stop):
             super().__init__()
-            self.solved = solved
+            self.solved, self.stop = solved, stop
 
         def _on_step(self) -> bool:
             for info in self.locals["infos"]:  # Monitor (added by make_vec_env) reports finished episodes
-                if "episode" in info:
+                if "episode" in info:  # the raw return, before any VecNormalize
                     self.solved.episode(info["episode"]["r"], self.num_timesteps)
-            return True
+            return not (self.stop and self.solved.hit is not None)  # False ends learn() at the solve point
 
     def linear(v):
         return lambda progress_remaining: progress_remaining * v  # the zoo's lin_<v>
 
-    z = SB3_ZOO
+    spec = ENVS[env_id]
+    kw = dict(spec["sb3"])
+    n_envs = kw.pop("n_envs")
+    for name in spec["sb3_linear"]:
+        kw[name] = linear(kw[name])
     t0 = time.perf_counter()
-    solved = Solved(t0)
-    env = make_vec_env("CartPole-v1", n_envs=z["n_envs"], seed=seed)
-    model = PPO("MlpPolicy", env, n_steps=z["n_steps"], batch_size=z["batch_size"], gae_lambda=z["gae_lambda"],
-                gamma=z["gamma"], n_epochs=z["n_epochs"], ent_coef=z["ent_coef"],
-                learning_rate=linear(z["learning_rate"]), clip_range=linear(z["clip_range"]),
-                seed=seed, device="cpu", verbose=0)
-    model.learn(z["n_timesteps"], callback=Track(solved))
-    eval_env = gym.make("CartPole-v1")
-    ev = np.zeros(EVAL_EPISODES)
-    for k in range(EVAL_EPISODES):
-        obs, _ = eval_env.reset(seed=EVAL_SEED + k)
-        done = False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, r, terminated, truncated, _ = eval_env.step(int(action))
-            ev[k] += r
-            done = terminated or truncated
-    return {"hit": solved.hit, "eval": ev, "total_steps": int(model.num_timesteps)}
+    solved = Solved(t0, spec["threshold"])
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    if spec["sb3_normalize"]:  # the zoo's normalize: true (observations and rewards)
+        env = VecNormalize(env)
+    model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kw)
+    model.learn(spec["sb3_budget"], callback=Track(solved, spec["sb3_stop"]))
+    if spec["sb3_normalize"]:
+        env.training = False
+
+    def act(obs):
+        if spec["sb3_normalize"]:
+            obs = env.normalize_obs(obs)
+        return int(model.predict(obs, deterministic=True)[0])
+
+    return {"hit": solved.hit, "eval": greedy_returns(act, env_id), "total_steps": int(model.num_timesteps)}
 
 
 # --------------------------------------------------------------------------- report
@@ -126,6 +122,7 @@ def run_sb3(seed: int) -> dict:
 
 def warm_up() -> None:
     """Imports, numba compilation and torch's first optimizer, outside every timed region."""
+    torch.set_num_threads(1)
     import gaelib
     import stable_baselines3  # noqa: F401
 
@@ -137,11 +134,24 @@ def warm_up() -> None:
     torch.optim.Adam([p]).step()
 
 
+def run_pair(job) -> tuple[int, dict]:
+    """Both algorithms on one seed, in the order the seed's parity gives."""
+    env_id, s = job
+    order = ("gaelib", "sb3") if s % 2 == 0 else ("sb3", "gaelib")
+    out = {}
+    for name in order:
+        out[name] = (run_gaelib if name == "gaelib" else run_sb3)(env_id, s)
+        print(f"seed {s} {name:6s}: solved at {out[name]['hit']}, eval mean {out[name]['eval'].mean():.1f}",
+              file=sys.stderr, flush=True)
+    return s, out
+
+
 def fmt(x, spec):
     return "—" if x is None else format(x, spec)
 
 
-def table(results: dict, seeds: list[int]) -> str:
+def table(env_id: str, results: dict, seeds: list[int]) -> str:
+    spec = ENVS[env_id]
     rows = ["| seed (set) | gaelib steps | SB3 steps | SB3/gaelib | gaelib s | SB3 s | SB3/gaelib "
             "| gaelib eval (mean / min) | SB3 eval (mean / min) |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -152,9 +162,9 @@ def table(results: dict, seeds: list[int]) -> str:
         rs = bh[0] / gh[0] if None not in (gh[0], bh[0]) else None
         rt = bh[1] / gh[1] if None not in (gh[1], bh[1]) else None
         faster += rt is not None and rt > 1
-        rows.append(f"| {s} ({seed_set(s)}) | {fmt(gh[0], ',')} | {fmt(bh[0], ',')} | {fmt(rs, '.2f')} | {fmt(gh[1], '.1f')} "
-                    f"| {fmt(bh[1], '.1f')} | {fmt(rt, '.2f')} | {g['eval'].mean():.1f} / {g['eval'].min():.0f} "
-                    f"| {b['eval'].mean():.1f} / {b['eval'].min():.0f} |")
+        rows.append(f"| {s} ({seed_set(s)}) | {fmt(gh[0], ',')} | {fmt(bh[0], ',')} | {fmt(rs, '.2f')} "
+                    f"| {fmt(gh[1], '.1f')} | {fmt(bh[1], '.1f')} | {fmt(rt, '.2f')} "
+                    f"| {g['eval'].mean():.1f} / {g['eval'].min():.0f} | {b['eval'].mean():.1f} / {b['eval'].min():.0f} |")
 
     def med(name, i):
         v = [results[name][s]["hit"][i] for s in seeds if results[name][s]["hit"] is not None]
@@ -164,98 +174,128 @@ def table(results: dict, seeds: list[int]) -> str:
     rows.append(f"| **median** | **{fmt(gs, ',.0f')}** | **{fmt(bs, ',.0f')}** | | **{fmt(gt, '.1f')}** "
                 f"| **{fmt(bt, '.1f')}** | | | |")
     lines = ["\n".join(rows), ""]
+    thr = f"{spec['threshold']:g}"
     every = all(results["gaelib"][s]["hit"] is not None for s in seeds)
-    evals = sum(results["gaelib"][s]["eval"].min() == 500 for s in seeds)
-    sb3_evals = sum(results["sb3"][s]["eval"].min() == 500 for s in seeds)
-    lines.append(f"Seeds that reached 475: gaelib {sum(results['gaelib'][s]['hit'] is not None for s in seeds)} "
+    evals = sum(spec["eval_solved"](results["gaelib"][s]["eval"]) for s in seeds)
+    sb3_evals = sum(spec["eval_solved"](results["sb3"][s]["eval"]) for s in seeds)
+    lines.append(f"Seeds that reached {thr}: gaelib {sum(results['gaelib'][s]['hit'] is not None for s in seeds)} "
                  f"of {len(seeds)}, SB3 {sum(results['sb3'][s]['hit'] is not None for s in seeds)} of {len(seeds)}. "
-                 f"Greedy evaluation 500 on all {EVAL_EPISODES} episodes: gaelib {evals} of {len(seeds)}, "
-                 f"SB3 {sb3_evals} of {len(seeds)}.")
+                 f"Greedy evaluation solved ({spec['eval_rule']} over {EVAL_EPISODES} episodes): gaelib {evals} "
+                 f"of {len(seeds)}, SB3 {sb3_evals} of {len(seeds)}.")
     if None not in (gs, bs, gt, bt):
         lines.append(f"Ratios SB3 / gaelib of the medians: environment steps {bs / gs:.2f}x, "
                      f"wall seconds {bt / gt:.2f}x. gaelib reached the threshold in less wall time than SB3 "
-                     f"on {faster} of {len(seeds)} seeds (paired, same seed, adjacent in time).")
-        target = every and evals == len(seeds) and bs / gs >= 2 and gt < bt
-        lines.append(f"Target (every seed reaches 475 and evaluates at 500; median steps at most half SB3's; "
-                     f"median wall time less than SB3's): {'met' if target else 'NOT met'}.")
+                     f"on {faster} of {len(seeds)} seeds (paired: same seed, same process, adjacent in time).")
     else:
-        lines.append("Some run never reached the threshold: no medians (the table shows which).")
+        lines.append("Some run never reached the threshold: no medians over all seeds (the table shows which).")
     return "\n".join(lines)
+
+
+def summary_json(env_id: str, results: dict, seeds: list[int], command: str) -> dict:
+    """Per-seed steps, seconds and greedy evaluations of both algorithms, and the medians (None when
+    some seed never reached the threshold): what the chapters print."""
+    spec = ENVS[env_id]
+    out = {"env": env_id, "preset": spec["preset"], "threshold": spec["threshold"], "command": command,
+           "seeds": seeds, "seed_sets": {str(s): seed_set(s) for s in seeds}}
+    for name in ("gaelib", "sb3"):
+        runs = [results[name][s] for s in seeds]
+        steps = [None if r["hit"] is None else int(r["hit"][0]) for r in runs]
+        secs = [None if r["hit"] is None else float(r["hit"][1]) for r in runs]
+        out[name] = {"steps": steps, "seconds": secs,
+                     "eval_mean": [float(r["eval"].mean()) for r in runs],
+                     "eval_min": [float(r["eval"].min()) for r in runs],
+                     "eval_solved": [spec["eval_solved"](r["eval"]) for r in runs],
+                     "median_steps": None if None in steps else float(np.median(steps)),
+                     "median_seconds": None if None in secs else float(np.median(secs))}
+    return out
 
 
 def seed_range(seeds: list[int]) -> str:
     return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
 
 
-def tuning_summary(config: dict) -> str:
+def tuning_summary(env_id: str, config: dict) -> str:
     """The tuning log's entry for exactly this configuration (gaelib only, steps and evaluation)."""
-    entries = []
-    if TUNING_LOG.exists():
-        entries = [json.loads(line) for line in TUNING_LOG.read_text().splitlines() if line.strip()]
+    log = ENVS[env_id]["log"]
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     want = json.loads(json.dumps(config))  # tuples become lists, as in the log
-    match = [e for e in entries if e.get("config") == want]
+    match = [e for e in entries if e.get("config") == want and not e.get("screen")]
     if not match:
-        return f"No entry of `{TUNING_LOG.name}` has exactly this configuration."
+        return f"No full-budget entry of `{log.name}` has exactly this configuration."
     e = match[-1]
     rows = ["| seed (set) | gaelib steps | gaelib eval (mean / min) |", "|---:|---:|---:|"]
     rows += [f"| {r['seed']} (tuning) | {fmt(r['steps'], ',')} | {r['eval_mean']:.1f} / {r['eval_min']:.0f} |"
              for r in e["runs"]]
     rows.append(f"| **median** | **{fmt(e['median_steps'], ',.0f')}** | |")
-    return "\n".join(rows + ["", f"Reached 475: {e['solved']}; greedy evaluation 500 on every episode: "
-                              f"{e['eval_500']} of {len(e['runs'])} (entry \"{e['note']}\" of `{TUNING_LOG.name}`)."])
+    solved = e.get("eval_solved", e.get("eval_500"))
+    return "\n".join(rows + ["", f"Reached the threshold: {e['solved']}; greedy evaluation solved: {solved} of "
+                              f"{len(e['runs'])} (entry \"{e['note']}\" of `{log.name}`)."])
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(REPORT_SEEDS))
-    parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
+    parser.add_argument("--env", default="CartPole-v1", choices=sorted(ENVS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(20)))
+    parser.add_argument("--workers", type=int, default=1, help="processes, each running both algorithms on "
+                        "its seeds (wall times are compared per seed, so both see the same load)")
+    parser.add_argument("--out", type=Path, default=None, help="write the markdown report here, and the "
+                        "results as JSON beside it (same name, .json), for the chapters to load")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
     warm_up()
-    from gaelib.ppo import CARTPOLE
-
+    spec, config = ENVS[args.env], preset(args.env)
     load0 = os.getloadavg()
     results = {"gaelib": {}, "sb3": {}}
-    for s in args.seeds:
-        order = ("gaelib", "sb3") if s % 2 == 0 else ("sb3", "gaelib")
-        for name in order:
-            results[name][s] = (run_gaelib if name == "gaelib" else run_sb3)(s)
-            hit = results[name][s]["hit"]
-            print(f"seed {s} {name:6s}: solved at {hit}, eval mean {results[name][s]['eval'].mean():.1f}",
-                  file=sys.stderr, flush=True)
+    jobs = [(args.env, s) for s in args.seeds]
+    if args.workers > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(args.workers, initializer=warm_up) as pool:
+            pairs = list(pool.imap(run_pair, jobs))
+    else:
+        pairs = [run_pair(j) for j in jobs]
+    for s, out in pairs:
+        for name in out:
+            results[name][s] = out[name]
     load1 = os.getloadavg()
     import stable_baselines3
 
     sets = sorted({seed_set(s) for s in args.seeds})
+    command = (f"OMP_NUM_THREADS=1 python benchmarks/ppo_vs_sb3.py --env {args.env} --seeds "
+               f"{' '.join(map(str, args.seeds))} --workers {args.workers}"
+               f"{' --out ' + str(args.out) if args.out else ''}")
     report = "\n".join([
-        "# CartPole-v1: gaelib PPO vs Stable-Baselines3 PPO (RL Zoo settings)", "",
-        "Seeds follow `benchmarks/PROTOCOL.md`: the preset `gaelib.ppo.CARTPOLE` was chosen on the tuning seeds "
-        "100-119 and is reported on the report seeds 0-19.", "",
+        f"# {args.env}: gaelib PPO vs Stable-Baselines3 PPO (RL Zoo settings)", "",
+        f"Seeds follow `benchmarks/PROTOCOL.md`: the preset `gaelib.ppo.{spec['preset']}` was chosen on the tuning "
+        "seeds 100-119 and is reported on the report seeds 0-19.", "",
         f"## Side by side with SB3 on {' and '.join(sets)} seeds {seed_range(args.seeds)}", "",
-        "Produced by `OMP_NUM_THREADS=1 python benchmarks/cartpole_vs_sb3.py "
-        f"--seeds {' '.join(map(str, args.seeds))}{' --out ' + str(args.out) if args.out else ''}`.", "",
+        f"Produced by `{command}`.", "",
         f"Steps/seconds: when the mean return of the last {WINDOW} finished training episodes first reached "
-        f"{THRESHOLD:.0f} (seconds since the start of training, environment and model construction included). "
-        f"Eval: greedy policy after the full training budget, {EVAL_EPISODES} episodes.", "",
-        table(results, args.seeds), "",
-        f"gaelib: `{CARTPOLE}` (total budget {results['gaelib'][args.seeds[0]]['total_steps']:,} steps).", "",
-        f"SB3 {stable_baselines3.__version__}: RL Zoo CartPole-v1 settings {SB3_ZOO} with linear schedules for "
-        "the learning rate and the clip range (budget 100,000 steps).", "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__} with 1 thread, "
-        f"python {platform.python_version()}; load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end "
-        "(wall times scale with the load; compare the ratio).", "",
+        f"{spec['threshold']:g} (seconds since the start of training, environment and model construction "
+        f"included). Eval: greedy policy after the full training budget, {EVAL_EPISODES} episodes.", "",
+        table(args.env, results, args.seeds), "",
+        f"gaelib: `{config}` (total budget {results['gaelib'][args.seeds[0]]['total_steps']:,} steps).", "",
+        f"SB3 {stable_baselines3.__version__}: RL Zoo {args.env} settings {spec['sb3']}"
+        f"{' with linear schedules for ' + ' and '.join(spec['sb3_linear']) if spec['sb3_linear'] else ''}"
+        f"{', VecNormalize on observations and rewards' if spec['sb3_normalize'] else ''}; budget "
+        f"{spec['sb3_budget']:,} steps ({spec['sb3_note']}).", "",
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, {args.workers} worker process(es), torch "
+        f"{torch.__version__} with 1 thread each, python {platform.python_version()}; load average {load0[0]:.1f} "
+        f"at the start, {load1[0]:.1f} at the end (wall times scale with the load; compare the ratio).", "",
         "## The same preset on the tuning seeds 100-119 (what it was chosen on; from the tuning log)", "",
-        tuning_summary(dataclasses.asdict(CARTPOLE)),
+        tuning_summary(args.env, dataclasses.asdict(config)),
     ])
     print(report)
     if args.out:
-        # Keep a hand-written "## Tuning log" section of an existing report below the regenerated table.
-        log = ""
-        if args.out.exists() and "\n## Tuning log" in args.out.read_text():
-            log = "\n" + args.out.read_text().split("\n## Tuning log", 1)[1]
-            log = "\n## Tuning log" + log
+        # Keep a hand-written "## Verdict" / "## Tuning log" part of an existing report below the regenerated table.
+        kept = ""
+        if args.out.exists():
+            old = args.out.read_text()
+            cut = [old.index(h) for h in ("\n## Verdict", "\n## Tuning log") if h in old]
+            kept = old[min(cut):] if cut else ""
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n" + log)
+        args.out.write_text(report + "\n" + kept)
+        args.out.with_suffix(".json").write_text(json.dumps(summary_json(args.env, results, args.seeds, command),
+                                                            indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
-"""Tuning runs of gaelib's PPO on CartPole-v1, on the **tuning seeds** only (``benchmarks/PROTOCOL.md``).
+"""Tuning runs of gaelib's PPO, on the **tuning seeds** only (``benchmarks/PROTOCOL.md``).
 
-For one configuration (``gaelib.ppo.CARTPOLE`` with the fields given on the command line replaced),
-train on each tuning seed, one after the other in this process, and report per seed: the environment
-steps at which the mean return of the last 20 finished training episodes first reaches 475, the
-number of gradient steps taken by then, and the greedy evaluation of the final policy (20 episodes,
-reset seeds 10,000-10,019, the same evaluation as the benchmark; with ``--screen``, of the policy at
-the solve point, training stopped there). One JSON line per configuration is
-appended to ``--log`` so that the tuning history is kept. Wall time is not reported: tuning compares
-configurations on steps alone (they repeat exactly for a seed), and the machine's load varies.
+For one environment of ``ppo_envs.ENVS`` and one configuration (its preset, e.g.
+``gaelib.ppo.CARTPOLE``, with the fields given on the command line replaced), train on each tuning
+seed and report per seed: the environment steps at which the mean return of the last 20 finished
+training episodes first reaches the environment's threshold (475 for CartPole-v1, -100 for
+Acrobot-v1), the number of gradient steps taken by then, and the greedy evaluation of the final
+policy (20 episodes, reset seeds 10,000-10,019, the same evaluation as the benchmark; with
+``--screen``, of the policy at the solve point, training stopped there). One JSON line per
+configuration is appended to ``--log`` (default: the environment's tuning log in ``results/``) so
+that the tuning history is kept. Wall time is not reported: tuning compares configurations on
+steps alone (they repeat exactly for a seed), and the machine's load varies.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/tune_cartpole.py --set min_learning_rate=1e-4 pause_return=475 \\
-        --log benchmarks/results/cartpole_tuning.jsonl
+    OMP_NUM_THREADS=1 python benchmarks/tune_ppo.py --env CartPole-v1 --set min_learning_rate=1e-4 \\
+        --workers 2 --note "what this tries"
 """
 
 from __future__ import annotations
@@ -27,82 +29,101 @@ from pathlib import Path
 import numpy as np
 import torch
 
-THRESHOLD, WINDOW, EVAL_EPISODES, EVAL_SEED = 475.0, 20, 20, 10_000
-TUNING_SEEDS = tuple(range(100, 120))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, TUNING_SEEDS, WINDOW, preset  # noqa: E402
 
 
-def run(config, seed: int, screen: bool = False) -> dict:
+def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
     from gaelib.ppo import evaluate_policy, solve_point, train_ppo
 
-    def stop_once_solved(log):  # screening: the steps to solve do not depend on what comes after
-        return solve_point(log["history"], threshold=THRESHOLD, window=WINDOW) is None
+    threshold = ENVS[env_id]["threshold"]
 
-    model, h = train_ppo("CartPole-v1", config, seed=seed, progress=False,
+    def stop_once_solved(log):  # screening: the steps to solve do not depend on what comes after
+        return solve_point(log["history"], threshold=threshold, window=WINDOW) is None
+
+    model, h = train_ppo(env_id, config, seed=seed, progress=False,
                          callback=stop_once_solved if screen else None)
-    hit = solve_point(h, threshold=THRESHOLD, window=WINDOW)
+    hit = solve_point(h, threshold=threshold, window=WINDOW)
     steps = None if hit is None else int(hit[0])
     # gradient steps taken before the solve point: updates made before it, times minibatches per update
     per_update = config.num_epochs * -(-config.batch_size // config.minibatch_size)
     made = [s for s, lr in zip(h.update_steps, h.learning_rate) if lr > 0 and (steps is None or s < steps)]
-    ev = evaluate_policy(model, "CartPole-v1", n_episodes=EVAL_EPISODES, seed=EVAL_SEED)
+    ev = evaluate_policy(model, env_id, n_episodes=EVAL_EPISODES, seed=EVAL_SEED)
     return {"seed": seed, "steps": steps, "grad_steps": len(made) * per_update,
-            "eval_mean": float(ev.mean()), "eval_min": float(ev.min())}
+            "eval_mean": float(ev.mean()), "eval_min": float(ev.min()),
+            "eval_solved": ENVS[env_id]["eval_solved"](ev)}
+
+
+def _run_job(job) -> dict:
+    return run(*job)
 
 
 def log_table(log: Path) -> str:
     """Every entry of the tuning log as a markdown table (what was tried on which tuning seeds)."""
     entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    rows = ["| # | configuration (changes to the preset of the time) | mode | seeds | reached 475 | median steps "
-            "| steps per seed | eval 500 on all 20 |", "|---:|---|---|---|---:|---:|---|---:|"]
+    rows = ["| # | configuration (changes to the preset of the time) | mode | seeds | reached the threshold "
+            "| median steps | steps per seed | greedy evaluation solved |", "|---:|---|---|---|---:|---:|---|---:|"]
     for i, e in enumerate(entries, 1):
         steps = " / ".join("never" if r["steps"] is None else f"{r['steps']:,}" for r in e["runs"])
         med = "—" if e["median_steps"] is None else f"{e['median_steps']:,.0f}"
         mode = "screen (stopped at solve; eval there)" if e.get("screen") else "full budget"
         seeds = f"{e['seeds'][0]}-{e['seeds'][-1]}"
         rows.append(f"| {i} | {e['note']} | {mode} | {seeds} | {e['solved']} | {med} | {steps} "
-                    f"| {e['eval_500']} of {len(e['runs'])} |")
+                    f"| {e.get('eval_solved', e.get('eval_500'))} of {len(e['runs'])} |")
     return "\n".join(rows)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--set", nargs="*", default=[], help="field=value pairs replacing CARTPOLE's fields")
+    parser.add_argument("--env", default="CartPole-v1", choices=sorted(ENVS))
+    parser.add_argument("--set", nargs="*", default=[], help="field=value pairs replacing the preset's fields")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(TUNING_SEEDS))
-    parser.add_argument("--log", type=Path, default=None)
+    parser.add_argument("--log", type=Path, default=None, help="default: the environment's tuning log")
     parser.add_argument("--note", default="")
     parser.add_argument("--screen", action="store_true",
                         help="stop each run once solved (evaluation of the policy at that point, not after "
                              "the full budget): to compare steps to solve cheaply")
     parser.add_argument("--summary", action="store_true", help="print the log as a markdown table and exit")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="seeds run in this many processes at once (one torch thread each); the results "
+                             "do not depend on it")
     args = parser.parse_args(argv)
+    args.log = args.log or ENVS[args.env]["log"]
     if args.summary:
         print(log_table(args.log))
         return
     if any(s < 100 for s in args.seeds):
         parser.error("tuning uses the tuning seeds (100 and above) only; seeds 0-19 are for reporting")
     torch.set_num_threads(1)
-    from gaelib.ppo import CARTPOLE
-
     changes = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
-    config = dataclasses.replace(CARTPOLE, **changes)
+    config = dataclasses.replace(preset(args.env), **changes)
     rows = []
-    for s in args.seeds:
-        rows.append(run(config, s, args.screen))
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    if args.workers > 1:
+        import multiprocessing
+
+        jobs = [(args.env, config, s, args.screen) for s in args.seeds]
+        with multiprocessing.get_context("spawn").Pool(args.workers, initializer=torch.set_num_threads,
+                                                       initargs=(1,)) as pool:
+            for row in pool.imap(_run_job, jobs):
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    else:
+        for s in args.seeds:
+            rows.append(run(args.env, config, s, args.screen))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     steps = [r["steps"] for r in rows]
     solved = [x for x in steps if x is not None]
-    summary = {"changes": changes, "config": {k: v for k, v in dataclasses.asdict(config).items()},
+    summary = {"env": args.env, "changes": changes, "config": {k: v for k, v in dataclasses.asdict(config).items()},
                "note": args.note, "screen": args.screen, "seeds": args.seeds,
                "solved": f"{len(solved)}/{len(rows)}",
                "median_steps": float(np.median(solved)) if len(solved) == len(rows) else None,
                "max_steps": max(solved) if solved else None,
-               "eval_500": sum(r["eval_min"] == 500 for r in rows),
+               "eval_solved": sum(r["eval_solved"] for r in rows),
                "median_grad_steps": float(np.median([r["grad_steps"] for r in rows])), "runs": rows}
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))
-    if args.log:
-        args.log.parent.mkdir(parents=True, exist_ok=True)
-        with args.log.open("a") as f:
-            f.write(json.dumps(summary) + "\n")
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    with args.log.open("a") as f:
+        f.write(json.dumps(summary) + "\n")
 
 
 if __name__ == "__main__":

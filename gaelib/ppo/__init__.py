@@ -19,13 +19,14 @@ Optimization Algorithms", arXiv:1707.06347, 2017; the implementation details fol
 al., "The 37 implementation details of PPO" (ICLR blog track, 2022).
 """
 
-from gaelib.ppo.config import CARTPOLE, PPOConfig
+from gaelib.ppo.config import ACROBOT, CARTPOLE, PPOConfig
 from gaelib.ppo.evaluate import evaluate_policy, explained_variance, solve_point
 from gaelib.ppo.train import PPOHistory, PPOResult, TrainingHistory, minibatch_loss, normalize_advantages, ppo_update, train_ppo
 
 __all__ = [
     "PPOConfig",
     "CARTPOLE",
+    "ACROBOT",
     "PPOHistory",
     "TrainingHistory",
     "PPOResult",
