@@ -2,8 +2,8 @@ r"""Proximal Policy Optimization (PPO-Clip) with GAE, for Gymnasium environments
 
 Where to change what:
 
-* ``gaelib.ppo.config``: the hyperparameters (:class:`PPOConfig`) and the tuned preset
-  ``CARTPOLE``;
+* ``gaelib.ppo.config``: the hyperparameters (:class:`PPOConfig`) and the tuned presets
+  ``CARTPOLE`` and ``ACROBOT`` (chosen on tuning seeds, reported on others: ``benchmarks/PROTOCOL.md``);
 * ``gaelib.ppo.train``: one update (:func:`ppo_update`, :func:`minibatch_loss`) and the
   training loop :func:`train_ppo`, which follows the torch chapter's algorithm box::
 

@@ -160,6 +160,11 @@ clip range of 0.1 and an entropy bonus of 0.01; the learning rate decays from 2e
 15,000 steps, so a seed that has not solved keeps learning; updates pause while the last 20 training episodes
 all reach 500 (the maximum), and resume if one falls short."""
 
-ACROBOT = PPOConfig(total_steps=100_000, num_envs=8, num_steps=128, num_epochs=4, minibatch_size=256,
-                    learning_rate=3e-4, min_learning_rate=1e-4, gamma=0.99, lam=0.95)
-"""Settings for Acrobot-v1 (to be tuned on the tuning seeds 100-119)."""
+ACROBOT = PPOConfig(total_steps=150_000, num_envs=8, num_steps=128, num_epochs=10, minibatch_size=256,
+                    learning_rate=1e-3, min_learning_rate=1e-4, ent_coef=0.01, max_grad_norm=5.0,
+                    gamma=0.99, lam=0.95)
+"""Settings for Acrobot-v1, chosen on the tuning seeds 100-119 only and reported on the report seeds 0-19
+(``benchmarks/PROTOCOL.md``; results and tuning log in ``benchmarks/results/``). 8 environments × 128 steps
+per rollout, 10 epochs of minibatches of 256, an entropy bonus of 0.01, the learning rate decaying from 1e-3 to
+a floor of 1e-4 over the 150,000 steps, and the global gradient norm clipped at 5 rather than 0.5 (with 0.5,
+one tuning seed in twenty never learned the task)."""
