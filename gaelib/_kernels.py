@@ -15,8 +15,7 @@ Two loop orders:
   walk along each row, skipping masked tokens (they pass the carry through unchanged).
 
 Both report whether every result is finite, so non-finite inputs and overflow are caught.
-Without numba, gaelib uses the numpy scan of ``gaelib._scan``
-instead. Arrays arrive validated, C-contiguous and in one float dtype from
+Without numba, gaelib uses the numpy scan of ``gaelib._scan`` instead. Arrays arrive validated, C-contiguous and in one float dtype from
 ``gaelib._dispatch``. Internal module: the functions are private.
 """
 
@@ -204,6 +203,18 @@ if HAVE_NUMBA:
     # the finiteness sums may be reordered (so they vectorise); NaN and infinity still reach them
     _sum_jit = njit(cache=True, nogil=True, fastmath={"reassoc"})  # not inlined: it keeps its own flags
 
+    def _bound(py_func, name, **names):
+        """A copy of ``py_func`` named ``name`` whose globals ``names`` are rebound."""
+        f = types.FunctionType(py_func.__code__, dict(py_func.__globals__, **names), name)
+        f.__qualname__, f.__module__, f.__doc__ = name, __name__, py_func.__doc__
+        return f
+
+    _finite_jit, _plus_values_finite_jit = _sum_jit(_finite), _sum_jit(_plus_values_finite)
+    # Inlined into numba's IR of the caller, so the loops compile as if written in place (as
+    # calls, they measured up to 1.4x slower).
+    _inline = njit(cache=True, inline="always")
+    _walk_jit = _inline(_walk)
+
     def _specialise(py_func, name, coef):
         """``py_func`` compiled with the global ``coef`` bound to one estimator's coefficients.
 
@@ -211,23 +222,11 @@ if HAVE_NUMBA:
         dispatch on every call; a copy per estimator makes it a compile-time constant (and
         numba caches each copy under its own name).
         """
-        f = types.FunctionType(py_func.__code__, dict(py_func.__globals__, coef=coef, _finite=_finite_jit,
-                                                      _plus_values_finite=_plus_values_finite_jit,
-                                                      _walk=_walk_jit, _coefficients=_inline(
-                                                          _coefficients_py, f"coefficients_{name}", coef)), name)
-        f.__qualname__, f.__module__, f.__doc__ = name, __name__, py_func.__doc__
-        return _jit(f)
+        coefficients = _inline(_bound(_coefficients_py, f"coefficients_{name}", coef=coef))
+        return _jit(_bound(py_func, name, coef=coef, _coefficients=coefficients, _walk=_walk_jit,
+                           _finite=_finite_jit, _plus_values_finite=_plus_values_finite_jit))
 
-    _finite_jit, _plus_values_finite_jit = _sum_jit(_finite), _sum_jit(_plus_values_finite)
-    _walk_jit = njit(cache=True, inline="always")(_walk)  # inlined into numba's IR: one loop nest
-
-    def _inline(py_func, name, coef):
-        """``py_func`` with ``coef`` bound, compiled to be inlined into numba's IR of its caller
-        (then the loops compile as if written in place; as a call, they measured up to 1.4x slower)."""
-        f = types.FunctionType(py_func.__code__, dict(py_func.__globals__, coef=coef), name)
-        f.__qualname__, f.__module__ = name, __name__
-        return njit(cache=True, inline="always")(f)
-    _COEF = {name: njit(inline="always", cache=True)(f) for name, (f, _, _) in _estimators.ESTIMATORS.items()}
+    _COEF = {name: _inline(f) for name, (f, _, _) in _estimators.ESTIMATORS.items()}
     _NARROW = {name: _specialise(_narrow_py, f"narrow_{name}", c) for name, c in _COEF.items()}
     _BLOCKED = {name: _specialise(_blocked_py, f"blocked_{name}", c) for name, c in _COEF.items()}
     masked_rows = _specialise(_masked_rows_py, "masked_rows_gae", _COEF["gae"])
