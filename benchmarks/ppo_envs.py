@@ -5,7 +5,8 @@ side by side with Stable-Baselines3, on the report seeds); ``PROTOCOL.md`` says 
 
 For every environment:
 
-* ``preset``: the name of the preset in ``gaelib.ppo`` (chosen on tuning seeds only);
+* ``preset``: the name of the preset in ``gaelib.ppo`` (chosen on tuning seeds only), or ``config``: the
+  fields of the ``PPOConfig`` a chapter uses as it is (not tuned by the protocol; reported on report seeds);
 * ``threshold``: the training run has *solved* the task at the first environment step at which the
   mean return of the last ``WINDOW`` finished training episodes reaches it;
 * evaluation: ``EVAL_EPISODES`` greedy episodes on a separate environment (reset seeds
@@ -42,6 +43,28 @@ ENVS = {
         sb3_note="the zoo's budget is 1,000,000 steps; to fit the machine, SB3 stops at the step at which it "
                  "reaches the threshold, or at 300,000 steps (then it counts as never), and is "
                  "evaluated there: its evaluation is of the policy at its solve point"),
+    # The control chapter's settings, used as they are (not tuned by the protocol): reported on report seeds.
+    "Pendulum-v1": dict(
+        config=dict(total_steps=60_000, num_envs=4, num_steps=256, num_epochs=10, minibatch_size=64,
+                    learning_rate=1e-3, gamma=0.9, lam=0.95),
+        threshold=-200.0, log=None,
+        eval_solved=lambda ev: bool(ev.mean() >= -200), eval_rule="mean return at least -200 (Gymnasium sets no "
+        "threshold for Pendulum-v1; -200 is the one this benchmark uses)",
+        sb3=dict(n_envs=4, n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0, learning_rate=1e-3,
+                 clip_range=0.2, use_sde=True, sde_sample_freq=4),
+        sb3_linear=(), sb3_normalize=False, sb3_budget=100_000, sb3_stop=False,
+        sb3_note="the zoo's budget, 100,000 steps; evaluated after it"),
+    "InvertedPendulum-v5": dict(
+        config=dict(total_steps=30_000, num_envs=4, num_steps=256, num_epochs=10, minibatch_size=256,
+                    learning_rate=1e-3, gamma=0.99, lam=0.95),
+        threshold=950.0, log=None,
+        eval_solved=lambda ev: bool(ev.mean() >= 950), eval_rule="mean return at least 950 (Gymnasium's threshold)",
+        sb3=dict(n_envs=1, batch_size=64, n_steps=32, gamma=0.999, learning_rate=0.000222425, ent_coef=1.37976e-07,
+                 clip_range=0.4, n_epochs=5, gae_lambda=0.9, max_grad_norm=0.3, vf_coef=0.19816),
+        sb3_linear=(), sb3_normalize=True, sb3_budget=300_000, sb3_stop=True,
+        sb3_note="the zoo's settings for InvertedPendulum-v3 (it has none for v5); its budget is 1,000,000 steps: "
+                 "to fit the machine, SB3 stops at the step at which it reaches the threshold, or at 300,000 steps "
+                 "(then it counts as never), and is evaluated there"),
 }
 
 
@@ -50,9 +73,18 @@ def seed_set(seed: int) -> str:
 
 
 def preset(env_id: str):
+    """gaelib's settings for ``env_id``: its tuned preset in ``gaelib.ppo``, or the chapter's settings."""
     import gaelib.ppo
 
-    return getattr(gaelib.ppo, ENVS[env_id]["preset"])
+    spec = ENVS[env_id]
+    if "config" in spec:
+        return gaelib.ppo.PPOConfig(**spec["config"])
+    return getattr(gaelib.ppo, spec["preset"])
+
+
+def preset_name(env_id: str) -> str:
+    spec = ENVS[env_id]
+    return f"gaelib.ppo.{spec['preset']}" if "preset" in spec else "the applications chapter's settings"
 
 
 def greedy_returns(act, env_id: str) -> np.ndarray:

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, WINDOW, greedy_returns, preset, seed_set  # noqa: E402
+from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, WINDOW, greedy_returns, preset, preset_name, seed_set  # noqa: E402
 
 
 class Solved:
@@ -109,10 +109,13 @@ def run_sb3(env_id: str, seed: int) -> dict:
     if spec["sb3_normalize"]:
         env.training = False
 
+    discrete = hasattr(env.action_space, "n")
+
     def act(obs):
         if spec["sb3_normalize"]:
             obs = env.normalize_obs(obs)
-        return int(model.predict(obs, deterministic=True)[0])
+        action = model.predict(obs, deterministic=True)[0]
+        return int(action) if discrete else action
 
     return {"hit": solved.hit, "eval": greedy_returns(act, env_id), "total_steps": int(model.num_timesteps)}
 
@@ -195,7 +198,7 @@ def summary_json(env_id: str, results: dict, seeds: list[int], command: str) -> 
     """Per-seed steps, seconds and greedy evaluations of both algorithms, and the medians (None when
     some seed never reached the threshold): what the chapters print."""
     spec = ENVS[env_id]
-    out = {"env": env_id, "preset": spec["preset"], "threshold": spec["threshold"], "command": command,
+    out = {"env": env_id, "preset": spec.get("preset"), "threshold": spec["threshold"], "command": command,
            "seeds": seeds, "seed_sets": {str(s): seed_set(s) for s in seeds}}
     for name in ("gaelib", "sb3"):
         runs = [results[name][s] for s in seeds]
@@ -217,6 +220,8 @@ def seed_range(seeds: list[int]) -> str:
 def tuning_summary(env_id: str, config: dict) -> str:
     """The tuning log's entry for exactly this configuration (gaelib only, steps and evaluation)."""
     log = ENVS[env_id]["log"]
+    if log is None:
+        return "None: these settings were not tuned by the protocol (they are the chapter's, used as they are)."
     entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     want = json.loads(json.dumps(config))  # tuples become lists, as in the log
     match = [e for e in entries if e.get("config") == want and not e.get("screen")]
@@ -265,8 +270,10 @@ def main(argv=None) -> None:
                f"{' --out ' + str(args.out) if args.out else ''}")
     report = "\n".join([
         f"# {args.env}: gaelib PPO vs Stable-Baselines3 PPO (RL Zoo settings)", "",
-        f"Seeds follow `benchmarks/PROTOCOL.md`: the preset `gaelib.ppo.{spec['preset']}` was chosen on the tuning "
-        "seeds 100-119 and is reported on the report seeds 0-19.", "",
+        (f"Seeds follow `benchmarks/PROTOCOL.md`: the preset `gaelib.ppo.{spec['preset']}` was chosen on the tuning "
+         "seeds 100-119 and is reported on the report seeds 0-19." if "preset" in spec else
+         f"Seeds follow `benchmarks/PROTOCOL.md`: gaelib runs {preset_name(args.env)}, used as they are (they were "
+         "not tuned by the protocol), on the report seeds 0-19."), "",
         f"## Side by side with SB3 on {' and '.join(sets)} seeds {seed_range(args.seeds)}", "",
         f"Produced by `{command}`.", "",
         f"Steps/seconds: when the mean return of the last {WINDOW} finished training episodes first reached "
