@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -67,11 +68,23 @@ def read_cells(path: Path) -> list[str]:
         raise ValueError(f"not a readable notebook ({type(exc).__name__}: {exc})") from exc
 
 
+_AST_LOCK = threading.Lock()
+
+
+def _ast_parse(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time: ``gaelib-grade --jobs`` grades in threads, and CPython 3.11's
+    conversion of the syntax tree to Python objects keeps its recursion depth in state shared by the
+    threads, so two parses at once can fail with "SystemError: AST constructor recursion depth
+    mismatch" (CPython issue gh-106905; it failed this project's test of ``grade_class`` once)."""
+    with _AST_LOCK:
+        return ast.parse(source)
+
+
 def _parse(cells):
     trees = []
     for source in cells:
         try:
-            trees.append(ast.parse(re.sub(r"(?m)^(\s*)[%!].*$", r"\1pass", source)))
+            trees.append(_ast_parse(re.sub(r"(?m)^(\s*)[%!].*$", r"\1pass", source)))
         except SyntaxError:
             continue
     return trees
@@ -181,7 +194,7 @@ def _gaelib_lines() -> frozenset:
     lines = set()
     for f in files:
         if f.is_file():
-            for _, fn_lines in _function_lines(ast.parse(f.read_text())):
+            for _, fn_lines in _function_lines(_ast_parse(f.read_text())):
                 lines.update(fn_lines)
     return frozenset(lines)
 
