@@ -67,7 +67,8 @@ def log_table(log: Path) -> str:
         steps = " / ".join("never" if r["steps"] is None else f"{r['steps']:,}" for r in e["runs"])
         med = "—" if e["median_steps"] is None else f"{e['median_steps']:,.0f}"
         mode = "screen (stopped at solve; eval there)" if e.get("screen") else "full budget"
-        seeds = f"{e['seeds'][0]}-{e['seeds'][-1]}"
+        seeds = (f"{e['seeds'][0]}-{e['seeds'][-1]}" if e["seeds"] == list(range(e["seeds"][0], e["seeds"][-1] + 1))
+                 else ", ".join(map(str, e["seeds"])))
         rows.append(f"| {i} | {e['note']} | {mode} | {seeds} | {e['solved']} | {med} | {steps} "
                     f"| {e.get('eval_solved', e.get('eval_500'))} of {len(e['runs'])} |")
     return "\n".join(rows)
