@@ -254,15 +254,24 @@ def plain_numpy(kind, rewards, values, next_values, last_value, terminated, trun
         nv = rewards.reshape(T, M)  # unused
     two_d = (T, M) if T > 1 else (M,)
     flags = [_constant(M, False, _BOOL) if f is None else f.reshape(two_d) for f in (terminated, truncated)]
-    x, y = np.empty((T, M), dt), np.empty((T, M), dt)
-    finite = _kernels.time_major(kind, M)(rewards.reshape(T, M), values.reshape(T, M), nv, next_values is not None,
-                                      lv, flags[0], flags[1], _constant(M, gamma, dt), _constant(M, lam, dt),
-                                      _estimators.ESTIMATORS[kind][2], x, y, plus_values, dt.type(0))
+    x, y, finite = _run_kernel(kind, rewards.reshape(T, M), values.reshape(T, M), nv, next_values is not None, lv,
+                               flags, (_constant(M, gamma, dt), _constant(M, lam, dt)), plus_values, shape)
     if not finite:
         return None
-    if len(shape) != 2:
-        x, y = x.reshape(shape), y.reshape(shape)
     return [x, y] if plus_values else [x]
+
+
+def _run_kernel(kind, r, v, nv, use_next, lv, flags, params, plus_values, shape):
+    """The numba loop of estimator ``kind`` on ``[T, M]`` arrays: ``(x, y, finite)``, x and y
+    reshaped to ``shape`` (see :func:`gaelib._kernels.time_major` for the arguments)."""
+    T, M = r.shape
+    dt = r.dtype
+    x, y = np.empty((T, M), dt), np.empty((T, M), dt)
+    finite = _kernels.time_major(kind, M)(r, v, nv, use_next, lv, flags[0], flags[1], params[0], params[1],
+                                          _estimators.ESTIMATORS[kind][2], x, y, plus_values, dt.type(0))
+    if x.shape != shape:
+        x, y = x.reshape(shape), y.reshape(shape)
+    return x, y, finite
 
 
 def _time_major_numba(kind, spec, rewards, values, next_values, last_value, terminated, truncated, gamma, lam,
@@ -287,15 +296,10 @@ def _time_major_numba(kind, spec, rewards, values, next_values, last_value, term
     flags = [_constant(M, False, _BOOL) if f is None else _flag_rows(f, two_d) for f in (terminated, truncated)]
     params = [_constant(M, p, dt) if _is_number(p) else
               _numpy(p, dt).reshape(two_d if p.shape == shape else (M,)) for p in (gamma, lam)]
-    x, y = np.empty((T, M), dt), np.empty((T, M), dt)
-    finite = _kernels.time_major(kind, M)(r, v, nv, next_values is not None, lv, flags[0], flags[1],
-                                      params[0], params[1], _estimators.ESTIMATORS[kind][2], x, y,
-                                      plus_values, dt.type(0))
-    if spec.lib == "numpy" and spec.out_dtype == dt and finite:  # the common case, without detours
-        if x.shape != shape:
-            x, y = x.reshape(shape), y.reshape(shape)
-        return [x, y] if plus_values else [x]
+    x, y, finite = _run_kernel(kind, r, v, nv, next_values is not None, lv, flags, params, plus_values, shape)
     outs = [x, y] if plus_values else [x]
+    if spec.lib == "numpy" and spec.out_dtype == dt and finite:  # the common case, without detours
+        return outs
     return [spec.finish(o, finite) for o in outs]
 
 
