@@ -68,6 +68,11 @@ ENVS = {
 }
 
 
+def seed_range(seeds: list[int]) -> str:
+    """``"100-119"`` for consecutive seeds, else the seeds listed."""
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
+
+
 def seed_set(seed: int) -> str:
     return "tuning" if seed in TUNING_SEEDS else "report" if seed in REPORT_SEEDS else "other"
 

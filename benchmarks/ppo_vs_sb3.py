@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, WINDOW, greedy_returns, preset, preset_name, seed_set  # noqa: E402
+from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, WINDOW, greedy_returns, preset, preset_name, seed_range, seed_set  # noqa: E402
 
 
 class Solved:
@@ -211,10 +211,6 @@ def summary_json(env_id: str, results: dict, seeds: list[int], command: str) -> 
                      "median_steps": None if None in steps else float(np.median(steps)),
                      "median_seconds": None if None in secs else float(np.median(secs))}
     return out
-
-
-def seed_range(seeds: list[int]) -> str:
-    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
 
 
 def tuning_summary(env_id: str, config: dict) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, TUNING_SEEDS, WINDOW, preset  # noqa: E402
+from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, TUNING_SEEDS, WINDOW, preset, seed_range  # noqa: E402
 
 
 def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
@@ -67,8 +67,7 @@ def log_table(log: Path) -> str:
         steps = " / ".join("never" if r["steps"] is None else f"{r['steps']:,}" for r in e["runs"])
         med = "—" if e["median_steps"] is None else f"{e['median_steps']:,.0f}"
         mode = "screen (stopped at solve; eval there)" if e.get("screen") else "full budget"
-        seeds = (f"{e['seeds'][0]}-{e['seeds'][-1]}" if e["seeds"] == list(range(e["seeds"][0], e["seeds"][-1] + 1))
-                 else ", ".join(map(str, e["seeds"])))
+        seeds = seed_range(e["seeds"])
         rows.append(f"| {i} | {e['note']} | {mode} | {seeds} | {e['solved']} | {med} | {steps} "
                     f"| {e.get('eval_solved', e.get('eval_500'))} of {len(e['runs'])} |")
     return "\n".join(rows)
