@@ -9,7 +9,7 @@ For every environment:
   fields of the ``PPOConfig`` a chapter uses as it is (not tuned by the protocol; reported on report seeds);
 * ``threshold``: the training run has *solved* the task at the first environment step at which the
   mean return of the last ``WINDOW`` finished training episodes reaches it;
-* evaluation: ``EVAL_EPISODES`` greedy episodes on a separate environment (reset seeds
+* evaluation: ``EVAL_EPISODES`` (or the entry's ``eval_episodes``) greedy episodes on a separate environment (reset seeds
   ``EVAL_SEED`` ...), after the whole training budget; ``eval_solved`` says when they count as solved;
 * ``sb3``: RL Baselines3 Zoo's PPO settings for the environment (``hyperparams/ppo.yml``; everything
   else SB3's defaults; ``lin_`` rates as linear schedules); ``sb3_budget``: the steps SB3 trains for
@@ -43,6 +43,14 @@ ENVS = {
         sb3_note="the zoo's budget is 1,000,000 steps; to fit the machine, SB3 stops at the step at which it "
                  "reaches the threshold, or at 300,000 steps (then it counts as never), and is "
                  "evaluated there: its evaluation is of the policy at its solve point"),
+    "LunarLander-v3": dict(
+        preset="LUNARLANDER", threshold=200.0, log=RESULTS / "lunarlander_tuning.jsonl", eval_episodes=100,
+        eval_solved=lambda ev: bool(ev.mean() >= 200), eval_rule="mean return at least 200 (Gymnasium's threshold)",
+        sb3=dict(n_envs=16, n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01),
+        sb3_linear=(), sb3_normalize=False, sb3_budget=1_000_000, sb3_stop=True,
+        sb3_note="the zoo's settings for LunarLander-v2 and its budget, 1,000,000 steps; to fit the machine, SB3 "
+                 "stops at the step at which it reaches the threshold (never, if it does not by 1,000,000) and is "
+                 "evaluated there"),
     # The control chapter's settings, used as they are (not tuned by the protocol): reported on report seeds.
     "Pendulum-v1": dict(
         config=dict(total_steps=60_000, num_envs=4, num_steps=256, num_epochs=10, minibatch_size=64,
@@ -66,6 +74,11 @@ ENVS = {
                  "to fit the machine, SB3 stops at the step at which it reaches the threshold, or at 300,000 steps "
                  "(then it counts as never), and is evaluated there"),
 }
+
+
+def eval_episodes(env_id: str) -> int:
+    """How many greedy episodes evaluate a policy for ``env_id`` (``EVAL_EPISODES`` unless the entry says)."""
+    return ENVS[env_id].get("eval_episodes", EVAL_EPISODES)
 
 
 def seed_range(seeds: list[int]) -> str:
@@ -93,12 +106,12 @@ def preset_name(env_id: str) -> str:
 
 
 def greedy_returns(act, env_id: str) -> np.ndarray:
-    """Returns of ``EVAL_EPISODES`` episodes of ``act(obs) -> action`` (reset seeds ``EVAL_SEED`` ...)."""
+    """Returns of ``eval_episodes(env_id)`` episodes of ``act(obs) -> action`` (reset seeds ``EVAL_SEED`` ...)."""
     import gymnasium as gym
 
     env = gym.make(env_id)
-    out = np.zeros(EVAL_EPISODES)
-    for k in range(EVAL_EPISODES):
+    out = np.zeros(eval_episodes(env_id))
+    for k in range(len(out)):
         obs, _ = env.reset(seed=EVAL_SEED + k)
         done = False
         while not done:

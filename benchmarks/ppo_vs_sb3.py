@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, WINDOW, greedy_returns, preset, preset_name, seed_range, seed_set  # noqa: E402
+from ppo_envs import ENVS, EVAL_SEED, WINDOW, eval_episodes, greedy_returns, preset, preset_name, seed_range, seed_set  # noqa: E402
 
 
 class Solved:
@@ -67,7 +67,7 @@ def run_gaelib(env_id: str, seed: int) -> dict:
     torch.manual_seed(seed)
     model, history = train_ppo(env_id, config, seed=seed, progress=False)
     hit = solve_point(history, threshold=ENVS[env_id]["threshold"], window=WINDOW)  # steps, seconds
-    ev = evaluate_policy(model, env_id, n_episodes=EVAL_EPISODES, seed=EVAL_SEED)
+    ev = evaluate_policy(model, env_id, n_episodes=eval_episodes(env_id), seed=EVAL_SEED)
     return {"hit": hit, "eval": ev, "total_steps": history.update_steps[-1] + config.batch_size}
 
 
@@ -183,7 +183,7 @@ def table(env_id: str, results: dict, seeds: list[int]) -> str:
     sb3_evals = sum(spec["eval_solved"](results["sb3"][s]["eval"]) for s in seeds)
     lines.append(f"Seeds that reached {thr}: gaelib {sum(results['gaelib'][s]['hit'] is not None for s in seeds)} "
                  f"of {len(seeds)}, SB3 {sum(results['sb3'][s]['hit'] is not None for s in seeds)} of {len(seeds)}. "
-                 f"Greedy evaluation solved ({spec['eval_rule']} over {EVAL_EPISODES} episodes): gaelib {evals} "
+                 f"Greedy evaluation solved ({spec['eval_rule']} over {eval_episodes(env_id)} episodes): gaelib {evals} "
                  f"of {len(seeds)}, SB3 {sb3_evals} of {len(seeds)}.")
     if None not in (gs, bs, gt, bt):
         lines.append(f"Ratios SB3 / gaelib of the medians: environment steps {bs / gs:.2f}x, "
@@ -274,7 +274,7 @@ def main(argv=None) -> None:
         f"Produced by `{command}`.", "",
         f"Steps/seconds: when the mean return of the last {WINDOW} finished training episodes first reached "
         f"{spec['threshold']:g} (seconds since the start of training, environment and model construction "
-        f"included). Eval: greedy policy after the full training budget, {EVAL_EPISODES} episodes.", "",
+        f"included). Eval: greedy policy after the full training budget, {eval_episodes(args.env)} episodes.", "",
         table(args.env, results, args.seeds), "",
         f"gaelib: `{config}` (total budget {results['gaelib'][args.seeds[0]]['total_steps']:,} steps).", "",
         f"SB3 {stable_baselines3.__version__}: RL Zoo {args.env} settings {spec['sb3']}"

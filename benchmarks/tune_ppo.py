@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ppo_envs import ENVS, EVAL_EPISODES, EVAL_SEED, TUNING_SEEDS, WINDOW, preset, seed_range  # noqa: E402
+from ppo_envs import ENVS, EVAL_SEED, TUNING_SEEDS, WINDOW, eval_episodes, preset, seed_range  # noqa: E402
 
 
 def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
@@ -48,7 +48,7 @@ def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
     # gradient steps taken before the solve point: updates made before it, times minibatches per update
     per_update = config.num_epochs * -(-config.batch_size // config.minibatch_size)
     made = [s for s, lr in zip(h.update_steps, h.learning_rate) if lr > 0 and (steps is None or s < steps)]
-    ev = evaluate_policy(model, env_id, n_episodes=EVAL_EPISODES, seed=EVAL_SEED)
+    ev = evaluate_policy(model, env_id, n_episodes=eval_episodes(env_id), seed=EVAL_SEED)
     return {"seed": seed, "steps": steps, "grad_steps": len(made) * per_update,
             "eval_mean": float(ev.mean()), "eval_min": float(ev.min()),
             "eval_solved": ENVS[env_id]["eval_solved"](ev)}

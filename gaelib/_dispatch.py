@@ -353,12 +353,13 @@ def masked(spec, rewards, values, mask, gamma, lam, lam2):
         p = A(p)
         return p if p.ndim == 2 or spec.backend == "numba" else p.reshape(B, 1)
 
+    one_lam = lam2 is lam or (_is_number(lam) and _is_number(lam2) and lam == lam2)
     g, l1, l2 = param(gamma), param(lam), param(lam2)
     if spec.backend == "numba":
         m = _numpy_flag(mask)
         m = np.ascontiguousarray(m if m.dtype == np.bool_ else m != 0)
         adv, ret = np.empty((B, L), spec.dtype), np.empty((B, L), spec.dtype)
-        finite = _kernels.masked_rows(r, v, m, g, l1, l2, adv, ret, spec.dtype.type(0))
+        finite = _kernels.masked_rows(r, v, m, g, l1, None if one_lam else l2, adv, ret, spec.dtype.type(0))
         return [spec.finish(adv, finite), spec.finish(ret, finite)]
     m = A(mask)
     valid = m != 0
@@ -367,7 +368,7 @@ def masked(spec, rewards, values, mask, gamma, lam, lam2):
     with np.errstate(all="ignore"):  # non-finite results are reported by finish()
         b, a = coef(r, v, nv, 1, 1, g, l1)
         b, a = b * m, a * m + (1 - m)  # masked tokens: (b, a) = (0, 1), the carry passes through
-        if l2 is l1 or (_is_number(l1) and l1 == l2):
+        if one_lam:
             x = x2 = _scan.backward_scan(b, a, axis=1)
         else:  # both λ in one scan: the offsets are the same, the carries differ
             a2 = coef(r, v, nv, 1, 1, g, l2)[1] * m + (1 - m)

@@ -156,7 +156,8 @@ def _masked_rows_py(r, v, mask, g, lam, lam2, adv, ret, zero):
     token (0 after the last one) and the carry skips the masked tokens in between (a
     masked token is the step :math:`(b, a) = (0, 1)`). ``adv`` gets the advantages with
     ``lam``; ``ret`` the value targets (advantages with ``lam2``, plus :math:`V(s_t)`); both
-    are 0 where the mask is 0. ``g``, ``lam``, ``lam2`` are ``[B, L]`` or ``[B]``. Returns
+    are 0 where the mask is 0. ``g``, ``lam``, ``lam2`` are ``[B, L]`` or ``[B]``; ``lam2`` None
+    means ``lam`` (one recursion instead of two). Returns
     True when every result is finite; a non-finite input on a masked token counts too.
     """
     B, L = r.shape
@@ -173,8 +174,11 @@ def _masked_rows_py(r, v, mask, g, lam, lam2, adv, ret, zero):
                 gt = _at(g, i, t)
                 b, a = coef(r[i, t], vt, nxt, one, one, gt, _at(lam, i, t))
                 x = b + a * x
-                b2, a2 = coef(r[i, t], vt, nxt, one, one, gt, _at(lam2, i, t))
-                x2 = b2 + a2 * x2
+                if lam2 is None:  # one λ: numba compiles this branch alone for a None argument
+                    x2 = x
+                else:
+                    b2, a2 = coef(r[i, t], vt, nxt, one, one, gt, _at(lam2, i, t))
+                    x2 = b2 + a2 * x2
                 adv[i, t] = x
                 rt = x2 + vt
                 ret[i, t] = rt

@@ -3,7 +3,7 @@ r"""Proximal Policy Optimization (PPO-Clip) with GAE, for Gymnasium environments
 Where to change what:
 
 * ``gaelib.ppo.config``: the hyperparameters (:class:`PPOConfig`) and the tuned presets
-  ``CARTPOLE`` and ``ACROBOT`` (chosen on tuning seeds, reported on others: ``benchmarks/PROTOCOL.md``);
+  ``CARTPOLE``, ``ACROBOT`` and ``LUNARLANDER`` (chosen on tuning seeds, reported on others: ``benchmarks/PROTOCOL.md``);
 * ``gaelib.ppo.train``: one update (:func:`ppo_update`, :func:`minibatch_loss`) and the
   training loop :func:`train_ppo`, which follows the torch chapter's algorithm box::
 
@@ -19,7 +19,7 @@ Optimization Algorithms", arXiv:1707.06347, 2017; the implementation details fol
 al., "The 37 implementation details of PPO" (ICLR blog track, 2022).
 """
 
-from gaelib.ppo.config import ACROBOT, CARTPOLE, PPOConfig
+from gaelib.ppo.config import ACROBOT, CARTPOLE, LUNARLANDER, PPOConfig
 from gaelib.ppo.evaluate import evaluate_policy, explained_variance, solve_point
 from gaelib.ppo.train import PPOHistory, PPOResult, TrainingHistory, minibatch_loss, normalize_advantages, ppo_update, train_ppo
 
@@ -27,6 +27,7 @@ __all__ = [
     "PPOConfig",
     "CARTPOLE",
     "ACROBOT",
+    "LUNARLANDER",
     "PPOHistory",
     "TrainingHistory",
     "PPOResult",
