@@ -209,6 +209,22 @@ def test_training_smoke_cartpole():
     assert h2.episode_returns == h.episode_returns[:n] and h2.policy_loss == h.policy_loss[:3]
 
 
+def test_a_shorter_run_on_the_same_schedule_is_the_start_of_the_longer_one():
+    # what the games chapter relies on: total_steps cut, anneal_steps kept -> the same first updates
+    long = PPOConfig(total_steps=2048, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128,
+                     learning_rate=1e-3, min_learning_rate=1e-4)
+    short = dataclasses.replace(long, total_steps=1024, anneal_steps=long.total_steps)
+    _, h = train_ppo("CartPole-v1", long, seed=3, progress=False)
+    _, hs = train_ppo("CartPole-v1", short, seed=3, progress=False)
+    n = len(hs.update_steps)
+    assert n == 4 and len(h.update_steps) == 8
+    assert hs.learning_rate == h.learning_rate[:n] and hs.policy_loss == h.policy_loss[:n]
+    assert hs.episode_returns == h.episode_returns[:len(hs.episode_returns)]
+    # without anneal_steps the schedule is compressed into the shorter run, and the runs part after the first update
+    _, hc = train_ppo("CartPole-v1", dataclasses.replace(long, total_steps=1024), seed=3, progress=False)
+    assert hc.learning_rate[1] != h.learning_rate[1]
+
+
 def test_training_smoke_pendulum_and_truncation_flag():
     # Pendulum never terminates: every episode ends by truncation, so the flag changes the targets
     cfg = PPOConfig(total_steps=512, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128)
