@@ -83,7 +83,9 @@ def eval_episodes(env_id: str) -> int:
 
 def seed_range(seeds: list[int]) -> str:
     """``"100-119"`` for consecutive seeds, else the seeds listed."""
-    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def seed_set(seed: int) -> str:
