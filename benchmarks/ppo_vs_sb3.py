@@ -257,6 +257,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the markdown report here, and the "
                         "results as JSON beside it (same name, .json), for the chapters to load")
     args = parser.parse_args(argv)
+    if args.sb3_seeds is not None and not set(args.sb3_seeds) <= set(args.seeds):
+        parser.error("--sb3-seeds must be some of --seeds")
     warm_up()
     spec, config = ENVS[args.env], preset(args.env)
     load0 = os.getloadavg()
