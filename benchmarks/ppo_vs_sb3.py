@@ -205,12 +205,12 @@ def table(env_id: str, results: dict, seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
-def summary_json(env_id: str, results: dict, seeds: list[int], command: str) -> dict:
+def summary_json(env_id: str, results: dict, seeds: list[int], command: str, tuned: str) -> dict:
     """Per-seed steps, seconds and greedy evaluations of both algorithms, and the medians (None when
     some seed never reached the threshold): what the chapters print."""
     spec = ENVS[env_id]
     out = {"env": env_id, "preset": spec.get("preset"), "threshold": spec["threshold"], "command": command,
-           "seeds": seeds, "seed_sets": {str(s): seed_set(s) for s in seeds}}
+           "seeds": seeds, "seed_sets": {str(s): seed_set(s) for s in seeds}, "tuning_seeds": tuned}
     out["sb3_seeds"] = [s for s in seeds if results["sb3"][s] is not None]
     for name in ("gaelib", "sb3"):
         ran = [s for s in seeds if results[name][s] is not None]
@@ -226,24 +226,46 @@ def summary_json(env_id: str, results: dict, seeds: list[int], command: str) -> 
     return out
 
 
+def tuning_runs(env_id: str, config: dict) -> tuple[list[dict], list[str]]:
+    """The full-budget runs of exactly this configuration in the tuning log, one per seed (the latest),
+    with the notes of the entries they come from: a preset may have been run on its tuning seeds in
+    several entries (for example the hardest seeds first, then the others)."""
+    log = ENVS[env_id]["log"]
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    want = json.loads(json.dumps(config))  # tuples become lists, as in the log
+    runs, notes = {}, []
+    for e in entries:
+        if e.get("config") == want and not e.get("screen"):
+            runs.update({r["seed"]: r for r in e["runs"]})
+            notes.append(e["note"])
+    return [runs[s] for s in sorted(runs)], notes
+
+
 def tuning_summary(env_id: str, config: dict) -> str:
-    """The tuning log's entry for exactly this configuration (gaelib only, steps and evaluation)."""
+    """The tuning log's runs of exactly this configuration (gaelib only, steps and evaluation)."""
     log = ENVS[env_id]["log"]
     if log is None:
         return "None: these settings were not tuned by the protocol (they are the chapter's, used as they are)."
-    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
-    want = json.loads(json.dumps(config))  # tuples become lists, as in the log
-    match = [e for e in entries if e.get("config") == want and not e.get("screen")]
-    if not match:
+    runs, notes = tuning_runs(env_id, config)
+    if not runs:
         return f"No full-budget entry of `{log.name}` has exactly this configuration."
-    e = match[-1]
     rows = ["| seed (set) | gaelib steps | gaelib eval (mean / min) |", "|---:|---:|---:|"]
     rows += [f"| {r['seed']} (tuning) | {fmt(r['steps'], ',')} | {r['eval_mean']:.1f} / {r['eval_min']:.0f} |"
-             for r in e["runs"]]
-    rows.append(f"| **median** | **{fmt(e['median_steps'], ',.0f')}** | |")
-    solved = e.get("eval_solved", e.get("eval_500"))
-    return "\n".join(rows + ["", f"Reached the threshold: {e['solved']}; greedy evaluation solved: {solved} of "
-                              f"{len(e['runs'])} (entry \"{e['note']}\" of `{log.name}`)."])
+             for r in runs]
+    steps = [r["steps"] for r in runs]
+    rows.append(f"| **median** | **{fmt(None if None in steps else float(np.median(steps)), ',.0f')}** | |")
+    solved = sum(bool(r.get("eval_solved", r.get("eval_500"))) for r in runs)
+    source = "; ".join(f'"{n}"' for n in notes)
+    return "\n".join(rows + ["", f"Reached the threshold: {sum(x is not None for x in steps)}/{len(runs)}; greedy "
+                              f"evaluation solved: {solved} of {len(runs)} (entries {source} of `{log.name}`)."])
+
+
+def tuning_seeds_of(env_id: str, config: dict) -> str:
+    """The tuning seeds this configuration was run on at its full budget (``100-119`` if none is logged)."""
+    if ENVS[env_id]["log"] is None:
+        return "100-119"
+    runs, _ = tuning_runs(env_id, config)
+    return seed_range([r["seed"] for r in runs]) if runs else "100-119"
 
 
 def main(argv=None) -> None:
@@ -283,10 +305,11 @@ def main(argv=None) -> None:
                f"{' '.join(map(str, args.seeds))} --workers {args.workers}"
                f"{' --sb3-seeds ' + ' '.join(map(str, args.sb3_seeds)) if args.sb3_seeds is not None else ''}"
                f"{' --out ' + str(args.out) if args.out else ''}")
+    tuned = tuning_seeds_of(args.env, dataclasses.asdict(config))
     report = "\n".join([
         f"# {args.env}: gaelib PPO vs Stable-Baselines3 PPO (RL Zoo settings)", "",
         (f"Seeds follow `benchmarks/PROTOCOL.md`: the preset `gaelib.ppo.{spec['preset']}` was chosen on the tuning "
-         "seeds 100-119 and is reported on the report seeds 0-19." if "preset" in spec else
+         f"seeds {tuned} and is reported on the report seeds 0-19." if "preset" in spec else
          f"Seeds follow `benchmarks/PROTOCOL.md`: gaelib runs {preset_name(args.env)}, used as they are (they were "
          "not tuned by the protocol), on the report seeds 0-19."), "",
         f"## Side by side with SB3 on {' and '.join(sets)} seeds {seed_range(args.seeds)}", "",
@@ -303,7 +326,7 @@ def main(argv=None) -> None:
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, {args.workers} worker process(es), torch "
         f"{torch.__version__} with 1 thread each, python {platform.python_version()}; load average {load0[0]:.1f} "
         f"at the start, {load1[0]:.1f} at the end (wall times scale with the load; compare the ratio).", "",
-        "## The same preset on the tuning seeds 100-119 (what it was chosen on; from the tuning log)", "",
+        f"## The same preset on the tuning seeds {tuned} (what it was chosen on; from the tuning log)", "",
         tuning_summary(args.env, dataclasses.asdict(config)),
     ])
     print(report)
@@ -316,7 +339,7 @@ def main(argv=None) -> None:
             kept = old[min(cut):] if cut else ""
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report + "\n" + kept)
-        args.out.with_suffix(".json").write_text(json.dumps(summary_json(args.env, results, args.seeds, command),
+        args.out.with_suffix(".json").write_text(json.dumps(summary_json(args.env, results, args.seeds, command, tuned),
                                                             indent=1) + "\n")
 
 
