@@ -218,12 +218,24 @@ def summary_json(env_id: str, results: dict, seeds: list[int], command: str, tun
         steps = [None if r["hit"] is None else int(r["hit"][0]) for r in runs]
         secs = [None if r["hit"] is None else float(r["hit"][1]) for r in runs]
         out[name] = {"seeds": ran, "steps": steps, "seconds": secs,
+                     "total_steps": [int(r["total_steps"]) for r in runs],
                      "eval_mean": [float(r["eval"].mean()) for r in runs],
                      "eval_min": [float(r["eval"].min()) for r in runs],
                      "eval_solved": [spec["eval_solved"](r["eval"]) for r in runs],
                      "median_steps": None if None in steps or not steps else float(np.median(steps)),
                      "median_seconds": None if None in secs or not secs else float(np.median(secs))}
     return out
+
+
+def budget_text(config, runs: dict, seeds: list[int]) -> str:
+    """The environment steps gaelib ran: its budget, and which seeds ``extend_return`` ran past it."""
+    budget = -(-config.total_steps // config.batch_size) * config.batch_size
+    longer = [s for s in seeds if runs[s]["total_steps"] > budget]
+    text = f"total budget {budget:,} steps"
+    if config.extend_return is not None:
+        text += (f"; extended past it, by `extend_return`, on {len(longer)} of {len(seeds)} seeds"
+                 + (": " + ", ".join(f"seed {s} to {runs[s]['total_steps']:,}" for s in longer) if longer else ""))
+    return text
 
 
 def tuning_runs(env_id: str, config: dict) -> tuple[list[dict], list[str]]:
@@ -233,9 +245,13 @@ def tuning_runs(env_id: str, config: dict) -> tuple[list[dict], list[str]]:
     log = ENVS[env_id]["log"]
     entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     want = json.loads(json.dumps(config))  # tuples become lists, as in the log
+    from gaelib.ppo import PPOConfig
+
+    # fields added to PPOConfig after an entry was logged had their defaults then
+    defaults = json.loads(json.dumps(dataclasses.asdict(PPOConfig())))
     runs, notes = {}, []
     for e in entries:
-        if e.get("config") == want and not e.get("screen"):
+        if e.get("config") is not None and {**defaults, **e["config"]} == want and not e.get("screen"):
             runs.update({r["seed"]: r for r in e["runs"]})
             notes.append(e["note"])
     return [runs[s] for s in sorted(runs)], notes
@@ -318,7 +334,7 @@ def main(argv=None) -> None:
         f"{spec['threshold']:g} (seconds since the start of training, environment and model construction "
         f"included). Eval: greedy policy after the full training budget, {eval_episodes(args.env)} episodes.", "",
         table(args.env, results, args.seeds), "",
-        f"gaelib: `{config}` (total budget {results['gaelib'][args.seeds[0]]['total_steps']:,} steps).", "",
+        f"gaelib: `{config}` ({budget_text(config, results['gaelib'], args.seeds)}).", "",
         f"SB3 {stable_baselines3.__version__}: RL Zoo {args.env} settings {spec['sb3']}"
         f"{' with linear schedules for ' + ' and '.join(spec['sb3_linear']) if spec['sb3_linear'] else ''}"
         f"{', VecNormalize on observations and rewards' if spec['sb3_normalize'] else ''}; budget "

@@ -6,7 +6,10 @@ seed and report per seed: the environment steps at which the mean return of the 
 training episodes first reaches the environment's threshold (475 for CartPole-v1, -100 for
 Acrobot-v1), the number of gradient steps taken by then, and the greedy evaluation of the final
 policy (20 episodes, reset seeds 10,000-10,019, the same evaluation as the benchmark; with
-``--screen``, of the policy at the solve point, training stopped there). One JSON line per
+``--screen``, of the policy at the solve point, training stopped there), the environment steps
+run, and the mean of the last 20 training episodes at the end. With ``extend_return`` set, the
+policy at ``total_steps`` (where the run without the extension ends) is evaluated too
+(``budget_eval_mean``, ``budget_eval_solved``), so that one run compares both. One JSON line per
 configuration is appended to ``--log`` (default: the environment's tuning log in ``results/``) so
 that the tuning history is kept. Wall time is not reported: tuning compares configurations on
 steps alone (they repeat exactly for a seed), and the machine's load varies.
@@ -38,11 +41,18 @@ def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
 
     threshold = ENVS[env_id]["threshold"]
 
-    def stop_once_solved(log):  # screening: the steps to solve do not depend on what comes after
-        return solve_point(log["history"], threshold=threshold, window=WINDOW) is None
+    budget = -(-config.total_steps // config.batch_size) * config.batch_size
+    at_budget = {}
 
-    model, h = train_ppo(env_id, config, seed=seed, progress=False,
-                         callback=stop_once_solved if screen else None)
+    def callback(log):
+        if config.extend_return is not None and log["env_steps"] == budget:
+            # the policy the run without the extension ends with (evaluating it does not change the run)
+            ev = evaluate_policy(log["model"], env_id, n_episodes=eval_episodes(env_id), seed=EVAL_SEED)
+            at_budget.update(budget_eval_mean=float(ev.mean()), budget_eval_solved=ENVS[env_id]["eval_solved"](ev))
+        if screen:  # screening: the steps to solve do not depend on what comes after
+            return solve_point(log["history"], threshold=threshold, window=WINDOW) is None
+
+    model, h = train_ppo(env_id, config, seed=seed, progress=False, callback=callback)
     hit = solve_point(h, threshold=threshold, window=WINDOW)
     steps = None if hit is None else int(hit[0])
     # gradient steps taken before the solve point: updates made before it, times minibatches per update
@@ -51,7 +61,9 @@ def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
     ev = evaluate_policy(model, env_id, n_episodes=eval_episodes(env_id), seed=EVAL_SEED)
     return {"seed": seed, "steps": steps, "grad_steps": len(made) * per_update,
             "eval_mean": float(ev.mean()), "eval_min": float(ev.min()),
-            "eval_solved": ENVS[env_id]["eval_solved"](ev)}
+            "eval_solved": ENVS[env_id]["eval_solved"](ev),
+            "env_steps": int(h.update_steps[-1] + config.batch_size),
+            "final_mean": float(np.mean(h.episode_returns[-WINDOW:])), **at_budget}
 
 
 def _run_job(job) -> dict:

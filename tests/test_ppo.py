@@ -151,7 +151,9 @@ BAD_CONFIGS = [
     ({"max_grad_norm": -1.0}, "max_grad_norm"), ({"target_kl": 0.0}, "target_kl"), ({"ent_coef": -1.0}, "ent_coef"),
     ({"vf_coef": float("nan")}, "vf_coef"), ({"anneal_steps": 0}, "anneal_steps"), ({"anneal_steps": 1.5}, "anneal_steps"),
     ({"min_learning_rate": -1e-4}, "min_learning_rate"), ({"min_learning_rate": 1.0}, "min_learning_rate"),
-    ({"pause_return": float("nan")}, "pause_return"), ({"pause_window": 0}, "pause_window"),
+    ({"pause_return": float("nan")}, "pause_return"), ({"extend_return": float("inf")}, "extend_return"),
+    ({"extend_steps": -1}, "extend_steps"), ({"extend_steps": 1.5}, "extend_steps"),
+    ({"extend_return": 0.0, "min_learning_rate": 0.0}, "extend_return"), ({"pause_window": 0}, "pause_window"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes"), ({"hidden_sizes": [64, 64]}, "hidden_sizes"),
     ({"activation": "gelu"}, "activation"), ({"anneal_lr": "yes"}, "anneal_lr"),
     ({"normalize_advantages": 1}, "normalize_advantages"), ({"fused_adam": "yes"}, "fused_adam"),
@@ -267,6 +269,40 @@ def test_a_floor_keeps_learning_and_pause_return_pauses_while_the_policy_perform
     paused = [i for i, s in enumerate(h.update_steps) if sum(e <= s + 256 for e in h.episode_steps) >= 3]
     assert paused and all(np.isnan(h.policy_loss[i]) and h.learning_rate[i] == 0 for i in paused)
     assert all(np.isfinite(h.policy_loss[i]) for i in range(len(h.update_steps)) if i not in paused)
+
+
+def test_extend_return_keeps_an_unsolved_run_learning_and_leaves_a_solved_run_alone():
+    cfg = PPOConfig(total_steps=512, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128,
+                    learning_rate=1e-3, min_learning_rate=1e-4, pause_window=3)
+    _, base = train_ppo("CartPole-v1", cfg, seed=0, progress=False)
+    assert base.update_steps == [0, 256]
+    # a threshold no CartPole episode reaches: the run goes on for all of extend_steps (rounded up to rollouts)
+    _, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, extend_return=1e9, extend_steps=600), seed=0,
+                     progress=False)
+    assert h.update_steps == [0, 256, 512, 768, 1024]
+    np.testing.assert_allclose(h.learning_rate[2:], 1e-4)  # past the budget: at the floor, still updating
+    assert np.isfinite(h.policy_loss).all()
+    # the first total_steps are the run without the extension, step for step
+    assert h.policy_loss[:2] == base.policy_loss and h.episode_returns[:len(base.episode_returns)] == \
+        base.episode_returns[:len(base.episode_returns)]
+    # a threshold every run meets by the budget: nothing is added
+    _, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, extend_return=-1.0, extend_steps=600), seed=0,
+                     progress=False)
+    assert h.update_steps == base.update_steps and h.policy_loss == base.policy_loss
+    # the extension stops at the first update after which the last pause_window episodes average the threshold
+    target = float(np.mean(base.episode_returns[-3:])) + 1.0
+    _, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, extend_return=target, extend_steps=10_000), seed=0,
+                     progress=False)
+    ends = [s + 256 for s in h.update_steps]
+    means = [np.mean([r for r, e in zip(h.episode_returns, h.episode_steps) if e <= end][-3:]) for end in ends]
+    assert all(m < target for m in means[1:-1]) and (means[-1] >= target or ends[-1] >= 512 + 10_000)
+
+
+def test_the_callback_sees_the_model():
+    seen = []
+    cfg = PPOConfig(total_steps=256, num_envs=2, num_steps=64, num_epochs=1, minibatch_size=64)
+    model, _ = train_ppo("CartPole-v1", cfg, seed=0, progress=False, callback=lambda log: seen.append(log["model"]))
+    assert len(seen) == 2 and all(m is model for m in seen)
 
 
 # --------------------------------------------------------------------------- edge cases that used to be silent

@@ -185,6 +185,13 @@ def _paused(history: PPOHistory, config: PPOConfig) -> bool:
     return config.pause_return is not None and len(r) >= w and float(np.mean(r[-w:])) >= config.pause_return
 
 
+def _extending(history: PPOHistory, config: PPOConfig) -> bool:
+    """Whether a run past ``total_steps`` goes on: the last ``pause_window`` training episodes average
+    below ``extend_return`` (or fewer than ``pause_window`` have finished)."""
+    r, w = history.episode_returns, config.pause_window
+    return config.extend_return is not None and (len(r) < w or float(np.mean(r[-w:])) < config.extend_return)
+
+
 def _schedules(config: PPOConfig, steps_done: int) -> tuple[float, float]:
     """The learning rate and the clip range after ``steps_done`` environment steps."""
     horizon = config.anneal_steps or config.total_steps
@@ -263,7 +270,8 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
         progress: show a tqdm progress bar; None (default) shows it only when stderr is a terminal,
             so notebooks and logs stay clean.
         callback: called after each update with a dict of that update's log (``env_steps``,
-            ``episodes``, the losses, ..., and ``history`` so far); returning ``False`` stops training.
+            ``episodes``, the losses, ..., ``history`` so far, and the ``model`` being trained, e.g. to
+            evaluate it there without changing it); returning ``False`` stops training.
 
     Returns:
         :class:`PPOResult` ``(model, history)``.
@@ -288,9 +296,16 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
     collector = RolloutCollector(envs, model, seed=seed)
     history = PPOHistory()
     num_updates = math.ceil(config.total_steps / config.batch_size)
+    extra_updates = math.ceil(config.extend_steps / config.batch_size) if config.extend_return is not None else 0
     bar = _progress_bar(num_updates * config.batch_size, progress)
     try:
-        for _ in range(num_updates):
+        for update in range(num_updates + extra_updates):
+            # -- budget: past total_steps, only while extend_return is not yet reached
+            if update >= num_updates and not _extending(history, config):
+                break
+            if update == num_updates:  # the bar grows by the extension's most
+                bar.total += extra_updates * config.batch_size
+                bar.refresh()
             steps_before, n_episodes = collector.env_steps, len(collector.episodes)
             # -- schedules: this update's learning rate and clip range
             lr, clip = _schedules(config, steps_before)
@@ -316,7 +331,8 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
             if callback is not None and callback({
                     "env_steps": collector.env_steps, "episodes": len(history.episode_returns),
                     "learning_rate": lr, "clip_range": clip, **stats,
-                    "explained_variance": history.explained_variance[-1], "history": history}) is False:
+                    "explained_variance": history.explained_variance[-1], "history": history,
+                    "model": model}) is False:
                 break
     finally:
         bar.close()
