@@ -1,6 +1,7 @@
 """GAE kernel speed, measured side by side in one run.
 
-    python benchmarks/gae_kernels.py [--repeats 21] [--runs 3] [--device cpu|cuda] [--out benchmarks/results/gae_kernels.md]
+    python benchmarks/gae_kernels.py [--repeats 21] [--runs 3] [--device cpu|cuda] [--parts rl,llm,ops]
+                                     [--out benchmarks/results/gae_kernels.md]
 
 Part 1 (RL sizes, time-major [T, N], float32, γ = 0.99, λ = 0.95, about 1 % episode
 ends split between terminated and truncated, next_values given per step):
@@ -36,6 +37,13 @@ Part 2 (LLM sizes, batch-major [B, L] as TRL/verl/OpenRLHF store them, float32, 
   blocked log-depth scan that accelerators run, here on CPU tensors;
 * token_gae (chunk 16) [CUDA only] — token_gae with the scan's CPU chunk size instead of
   the device's (``gaelib._scan.CHUNK_DEVICE``), to check that choice on the device.
+
+Part 3 (``--parts ops``; device-independent): the torch operations one call dispatches at the LLM
+sizes, on CPU tensors with the scan's accelerator chunk (``gaelib._scan.CHUNK_DEVICE``), i.e. what
+an accelerator launches: *all* counts every operation through torch's dispatcher (views and
+slices included, each a Python-to-C++ round trip), *kernels* leaves out views, ``empty`` and
+``detach`` (no work on the device). On a GPU at these sizes the time of a call is mostly these
+dispatches, not the bytes (compare the copy floor), so this is the count to bring down there.
 
 Every method is checked against the loop before it is timed. Times are medians over the
 repeats, methods interleaved so that load hits them alike; on CUDA every call is timed with
@@ -288,6 +296,53 @@ def part_llm(timer, device, repeats, rng, loop_repeats):
     return rows
 
 
+def count_ops(fn) -> tuple[int, int]:
+    """``(all, kernels)``: the torch operations ``fn()`` dispatches (see the module's Part 3)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.all = self.kernels = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.all += 1
+            name = func.overloadpacket.__name__
+            if not (func.is_view or name.startswith(("empty", "detach", "alias"))):
+                self.kernels += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count() as c:
+        fn()
+    return c.all, c.kernels
+
+
+def part_ops(rng):
+    """Operations dispatched per call at the LLM sizes, with the accelerators' chunk (CPU tensors)."""
+    rows = []
+    old = _scan.CHUNK
+    try:
+        _scan.CHUNK = _scan.CHUNK_DEVICE
+        for B, L in LLM_SIZES:
+            r, v, mask = llm_inputs(B, L, rng, torch.device("cpu"))
+            r_tm, v_tm, zeros = r.T.contiguous(), v.T.contiguous(), torch.zeros(B)
+            with _dispatch.forced("torch"):
+                fns = {"chunked scan": lambda: chunked_scan(r, v, mask, 1.0, LAM),
+                       "token_gae": lambda: llm.token_gae(r, v, mask, gamma=1.0, lam=LAM),
+                       "decoupled_gae": lambda: llm.decoupled_gae(r, v, mask, gamma=1.0, lam_actor=LAM,
+                                                                  lam_critic=1.0),
+                       "core scan": lambda: gaelib.gae(r_tm, v_tm, last_value=zeros, gamma=1.0, lam=LAM)}
+                rows.append(((B, L), {k: count_ops(f) for k, f in fns.items()}))
+    finally:
+        _scan.CHUNK = old
+    keys = list(rows[0][1])
+    lines = ["| size (B×L) | " + " | ".join(f"{k}: all / kernels" for k in keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join([f"{B}×{L}"] + [f"{a} / {k}" for a, k in (ms[key] for key in keys)]) + " |"
+              for (B, L), ms in rows]
+    return "\n".join(lines)
+
+
 def table_llm(rows):
     keys = list(rows[0][1])
     ours = [k for k in keys if k.startswith(("token_gae", "decoupled"))]
@@ -340,6 +395,9 @@ def main():
         rows = over_runs(args.runs, lambda: part_llm(timer, device, args.repeats, rng, args.loop_repeats))
         parts += [f"LLM sizes, batch-major tokens with right-padded masks, float32, γ = 1, λ = 0.95 ({device.type}; "
                   f"the token loop on {args.loop_repeats} repeats):", table_llm(rows)]
+    if "ops" in args.parts:
+        parts += [f"Operations dispatched per call, torch backend with the accelerators' chunk "
+                  f"(CHUNK_DEVICE = {_scan.CHUNK_DEVICE}), counted on CPU tensors:", part_ops(rng)]
     text = "\n\n".join(parts)
     print(text)
     if args.out:

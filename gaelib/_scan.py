@@ -7,8 +7,10 @@ associatively: applying step :math:`t` after the steps from :math:`t+1` on is
 
 so every suffix of the sequence can be formed by doubling (Hillis and Steele, 1986):
 after the round with stride :math:`k`, position :math:`t` holds the composition of
-steps :math:`t, \dots, t + 2k - 1`. Doubling over the whole time axis costs
-:math:`\log_2 T` passes over all the data, so :func:`backward_scan` blocks it:
+steps :math:`t, \dots, t + 2k - 1`. Past the end of a block the steps are the identity
+:math:`(0, 1)`, so every round is the same two operations on every position. Doubling
+over the whole time axis costs :math:`\log_2 T` passes over all the data, so
+:func:`backward_scan` blocks it:
 
 1. cut time into chunks of :data:`CHUNK` steps and double inside every chunk at once
    (position :math:`t` then holds :math:`x_t` as if the chunk ended the sequence, and the
@@ -38,10 +40,12 @@ CHUNK = 16
 the chunk; small chunks mean fewer passes over the whole data (log2 CHUNK at the first
 level), large chunks fewer levels (each adds a pad and a fix-up)."""
 
-CHUNK_DEVICE = 64
-"""Steps per chunk on accelerators, where the number of operations launched matters more
-than passes over the data: fewer levels. (A choice to be measured on the device:
-``benchmarks/gae_kernels.py --device cuda`` times the alternative too.)"""
+CHUNK_DEVICE = 4096
+"""Steps per chunk on accelerators, where the operations dispatched (each a kernel launch or a
+Python-to-C++ round trip) cost more than passes over the data: a time axis of up to 4096 steps is
+one chunk, one level of log2 T rounds of two operations each. Chosen on operation counts
+(``benchmarks/gae_kernels.py --parts ops``: 114 per ``token_gae`` call at 512×2048, against 250
+with chunks of 64), not yet on a device's clock; ``--device cuda`` times the CPU chunk beside it."""
 
 
 def _copy(x):
@@ -59,44 +63,70 @@ def _pad_time(x, n, axis):
     return torch.cat([x, x.new_zeros(shape)], dim=axis)
 
 
-def _ops(x):
-    """``(empty_like, fused multiply-add into out, multiply into out)`` for numpy or torch."""
-    if isinstance(x, np.ndarray):
-        def fma(c, u, w, out):
-            np.multiply(u, w, out=out)
-            out += c
-        return np.empty_like, fma, np.multiply
-    import torch
+def _identity_buffers(b, a, axis, width):
+    """Two pairs of buffers ``width`` steps long along ``axis``: ``(b0, a0)`` holding ``(b, a)`` followed by
+    the identity step ``(0, 1)``, ``(b1, a1)`` only the identity tail (its head is written before it is read).
 
-    def empty(y):
-        return torch.empty_like(y, memory_format=torch.contiguous_format)
+    One allocation for all four: on CPUs, four large ones freed together go back to the operating system
+    and fault in again, page by page, on the next call.
+    """
+    C = b.shape[axis]
+    shape = (4,) + tuple(b.shape[:axis]) + (width,) + tuple(b.shape[axis + 1:])
+    if isinstance(b, np.ndarray):
+        buf = np.empty(shape, b.dtype)
+        tail = (slice(None),) * axis + (slice(C, None),)
+        buf[(slice(0, 2),) + tail] = 0
+        buf[(slice(2, 4),) + tail] = 1
+        buf[(0,) + (slice(None),) * axis + (slice(None, C),)] = b
+        buf[(2,) + (slice(None),) * axis + (slice(None, C),)] = a
+    else:
+        import torch
 
-    def fma(c, u, w, out):
-        torch.addcmul(c, u, w, out=out)
-    return empty, fma, torch.mul
+        buf = torch.empty(shape, dtype=b.dtype, device=b.device)
+        buf[:2].narrow(axis + 1, C, width - C).fill_(0)
+        buf[2:].narrow(axis + 1, C, width - C).fill_(1)
+        buf[0].narrow(axis, 0, C).copy_(b)
+        buf[2].narrow(axis, 0, C).copy_(a)
+    return buf[0], buf[2], buf[1], buf[3]
 
 
 def _double(b, a, axis):
     """Doubling along ``axis`` (the position inside a chunk): every position's suffix to its chunk's end.
 
-    Each round writes new arrays (a position reads its partner before anyone writes it): one
-    fused multiply-add for ``b``, one multiply for ``a``, and a copy of the ``k`` last
-    positions, which are already complete.
+    The chunk is followed by the identity step :math:`(0, 1)` for as far as the longest stride
+    reaches past its end, so that every round is the same two operations on every position (one
+    fused multiply-add for ``b``, one multiply for ``a``), written into the other of two buffers
+    (a position reads its partner before anyone writes it). Returns views of ``C`` steps.
     """
-    empty, fma, mul = _ops(b)
     C = b.shape[axis]
-    pre = (slice(None),) * axis
+    if C == 1:
+        return _copy(b), _copy(a)
+    kmax = 1 << ((C - 1).bit_length() - 1)  # the largest stride, the largest power of 2 below C
+    b0, a0, b1, a1 = _identity_buffers(b, a, axis, C + kmax)
+    if isinstance(b, np.ndarray):
+        pre = (slice(None),) * axis
+
+        def part(x, k):
+            return x[pre + (slice(k, k + C),)]
+
+        def fma(c, u, w, out):
+            np.multiply(u, w, out=out)
+            out += c
+        mul = np.multiply
+    else:
+        import torch
+
+        def part(x, k):
+            return x.narrow(axis, k, C)
+        fma, mul = torch.addcmul, torch.mul
+    (hb0, ha0), (hb1, ha1) = (part(b0, 0), part(a0, 0)), (part(b1, 0), part(a1, 0))
     k = 1
     while k < C:
-        head, tail, part = pre + (slice(None, -k),), pre + (slice(-k, None),), pre + (slice(k, None),)
-        nb, na = empty(b), empty(a)
-        fma(b[head], a[head], b[part], out=nb[head])
-        nb[tail] = b[tail]
-        mul(a[head], a[part], out=na[head])
-        na[tail] = a[tail]
-        b, a = nb, na
+        fma(hb0, ha0, part(b0, k), out=hb1)
+        mul(ha0, part(a0, k), out=ha1)
+        (b0, a0, hb0, ha0), (b1, a1, hb1, ha1) = (b1, a1, hb1, ha1), (b0, a0, hb0, ha0)
         k *= 2
-    return b, a
+    return hb0, ha0
 
 
 def backward_scan(b, a, axis=0):
@@ -127,7 +157,8 @@ def backward_scan(b, a, axis=0):
         starts = backward_scan(bl[pre + (slice(1, None), 0)], al[pre + (slice(1, None), 0)], axis)
         rows = pre + (slice(None, -1),)
         bl[rows] += al[rows] * starts[pre + (slice(None), None)]
-    return bl.reshape(shape)[pre + (slice(None, T),)]
+    x = bl.reshape(shape)[pre + (slice(None, T),)]
+    return np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x.contiguous()
 
 
 def shift_up(x, fill):

@@ -288,9 +288,9 @@ def test_scan_never_divides():
         np.testing.assert_allclose(got_t.numpy(), x, atol=1e-5 if dt == np.float32 else 1e-12)
 
 
-@pytest.mark.parametrize("chunk", [2, 3, 16, 64])
+@pytest.mark.parametrize("chunk", [2, 3, 16, 64, 700, 4096])
 def test_scan_is_exact_for_any_chunk_size(monkeypatch, chunk):
-    """The chunk size (16 on CPUs, 64 on accelerators) changes the blocking, not the result;
+    """The chunk size (16 on CPUs, 4096 on accelerators; 700 and more: one level) changes the blocking, not the result;
     also along the last axis (batch-major tokens)."""
     rng = np.random.default_rng(3)
     b, a = rng.normal(size=(3, 700)), rng.uniform(0.0, 1.0, size=(3, 700))
@@ -304,6 +304,12 @@ def test_scan_is_exact_for_any_chunk_size(monkeypatch, chunk):
     np.testing.assert_allclose(_scan.backward_scan(b.T.copy(), a.T.copy()), x.T, atol=1e-12)
     got = _scan.backward_scan(torch.from_numpy(b), torch.from_numpy(a), axis=1)
     np.testing.assert_allclose(got.numpy(), x, atol=1e-12)
+    # a new C-contiguous array; the inputs are left as they were
+    b0, a0 = b.copy(), a.copy()
+    out = _scan.backward_scan(b, a, axis=1)
+    assert out.flags.c_contiguous and not np.shares_memory(out, b) and got.is_contiguous()
+    np.testing.assert_array_equal(b, b0)
+    np.testing.assert_array_equal(a, a0)
 
 
 # --------------------------------------------------------------------------- the rules, on every backend
