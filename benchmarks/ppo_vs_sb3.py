@@ -229,7 +229,7 @@ def summary_json(env_id: str, results: dict, seeds: list[int], command: str, tun
 
 def budget_text(config, runs: dict, seeds: list[int]) -> str:
     """The environment steps gaelib ran: its budget, and which seeds ``extend_return`` ran past it."""
-    budget = -(-config.total_steps // config.batch_size) * config.batch_size
+    budget = config.budget_steps
     longer = [s for s in seeds if runs[s]["total_steps"] > budget]
     text = f"total budget {budget:,} steps"
     if config.extend_return is not None:

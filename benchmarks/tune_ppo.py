@@ -41,7 +41,7 @@ def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
 
     threshold = ENVS[env_id]["threshold"]
 
-    budget = -(-config.total_steps // config.batch_size) * config.batch_size
+    budget = config.budget_steps
     at_budget = {}
 
     def callback(log):

@@ -275,7 +275,8 @@ def test_extend_return_keeps_an_unsolved_run_learning_and_leaves_a_solved_run_al
     cfg = PPOConfig(total_steps=512, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128,
                     learning_rate=1e-3, min_learning_rate=1e-4, pause_window=3)
     _, base = train_ppo("CartPole-v1", cfg, seed=0, progress=False)
-    assert base.update_steps == [0, 256]
+    assert base.update_steps == [0, 256] and cfg.budget_steps == 512
+    assert dataclasses.replace(cfg, total_steps=513).budget_steps == 768  # whole rollouts of 256
     # a threshold no CartPole episode reaches: the run goes on for all of extend_steps (rounded up to rollouts)
     _, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, extend_return=1e9, extend_steps=600), seed=0,
                      progress=False)

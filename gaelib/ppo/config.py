@@ -166,6 +166,11 @@ class PPOConfig:
         """Transitions per rollout, N·T."""
         return self.num_envs * self.num_steps
 
+    @property
+    def budget_steps(self) -> int:
+        """``total_steps`` rounded up to whole rollouts: the environment steps a run takes without an extension."""
+        return -(-self.total_steps // self.batch_size) * self.batch_size
+
 
 CARTPOLE = PPOConfig(total_steps=50_000, num_envs=2, num_steps=32, num_epochs=10, minibatch_size=32,
                      learning_rate=2e-3, anneal_steps=15_000, min_learning_rate=2e-4, pause_return=500.0,

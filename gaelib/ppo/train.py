@@ -179,17 +179,23 @@ def scheduled(initial: float, floor: float, steps_done: int, horizon: int) -> fl
     return floor + (initial - floor) * max(0.0, 1.0 - steps_done / horizon)
 
 
+def _recent_mean(history: PPOHistory, config: PPOConfig) -> float | None:
+    """The mean return of the last ``pause_window`` training episodes (None until that many have finished)."""
+    r, w = history.episode_returns, config.pause_window
+    return float(np.mean(r[-w:])) if len(r) >= w else None
+
+
 def _paused(history: PPOHistory, config: PPOConfig) -> bool:
     """Whether the last ``pause_window`` training episodes average at least ``pause_return``."""
-    r, w = history.episode_returns, config.pause_window
-    return config.pause_return is not None and len(r) >= w and float(np.mean(r[-w:])) >= config.pause_return
+    mean = _recent_mean(history, config)
+    return config.pause_return is not None and mean is not None and mean >= config.pause_return
 
 
 def _extending(history: PPOHistory, config: PPOConfig) -> bool:
     """Whether a run past ``total_steps`` goes on: the last ``pause_window`` training episodes average
     below ``extend_return`` (or fewer than ``pause_window`` have finished)."""
-    r, w = history.episode_returns, config.pause_window
-    return config.extend_return is not None and (len(r) < w or float(np.mean(r[-w:])) < config.extend_return)
+    mean = _recent_mean(history, config)
+    return config.extend_return is not None and (mean is None or mean < config.extend_return)
 
 
 def _schedules(config: PPOConfig, steps_done: int) -> tuple[float, float]:
@@ -295,7 +301,7 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
                                  fused=config.fused_adam or None)
     collector = RolloutCollector(envs, model, seed=seed)
     history = PPOHistory()
-    num_updates = math.ceil(config.total_steps / config.batch_size)
+    num_updates = config.budget_steps // config.batch_size
     extra_updates = math.ceil(config.extend_steps / config.batch_size) if config.extend_return is not None else 0
     bar = _progress_bar(num_updates * config.batch_size, progress)
     try:
