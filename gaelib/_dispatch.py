@@ -337,6 +337,13 @@ def _last_step_zero(spec, T):
 # --------------------------------------------------------------------------- batch-major tokens [B, L]
 
 
+def _carry_coefficients(g, lam):
+    """:math:`a_t` of a valid token, ``[B]`` or ``[B, L]``, from the estimator's coefficients (γλ for GAE)."""
+    if g.ndim != lam.ndim:  # one per sequence, the other per token
+        g, lam = (g[:, None], lam) if g.ndim == 1 else (g, lam[:, None])
+    return np.ascontiguousarray(_estimators.gae_coefficients(0, 0, 0, 1, 1, g, lam)[1])
+
+
 def masked(spec, rewards, values, mask, gamma, lam, lam2):
     """GAE along the rows of batch-major ``[B, L]`` inputs, masked tokens skipped.
 
@@ -359,7 +366,9 @@ def masked(spec, rewards, values, mask, gamma, lam, lam2):
         m = _numpy_flag(mask)
         m = np.ascontiguousarray(m if m.dtype == np.bool_ else m != 0)
         adv, ret = np.empty((B, L), spec.dtype), np.empty((B, L), spec.dtype)
-        finite = _kernels.masked_rows(r, v, m, g, l1, None if one_lam else l2, adv, ret, spec.dtype.type(0))
+        a1 = _carry_coefficients(g, l1)
+        a2 = None if one_lam else _carry_coefficients(g, l2)
+        finite = _kernels.masked_rows(r, v, m, g, a1, a2, adv, ret, spec.dtype.type(0))
         return [spec.finish(adv, finite), spec.finish(ret, finite)]
     m = A(mask)
     valid = m != 0

@@ -39,7 +39,7 @@ from torch import nn
 
 from gaelib import _args
 
-__all__ = ["mlp", "DiscreteActorCritic", "GaussianActorCritic", "make_actor_critic"]
+__all__ = ["mlp", "DiscreteActorCritic", "GaussianActorCritic", "make_actor_critic", "observation_scale"]
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 _ACTIVATION_FNS = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
@@ -89,7 +89,7 @@ def _run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 
 class _ActorCritic(nn.Module):
-    def __init__(self, obs_dim: int, out_dim: int, hidden: Sequence[int], activation: str):
+    def __init__(self, obs_dim: int, out_dim: int, hidden: Sequence[int], activation: str, obs_scale=None):
         super().__init__()
         self.obs_dim = _args.integer("obs_dim", obs_dim)
         if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
@@ -97,6 +97,11 @@ class _ActorCritic(nn.Module):
         hidden = tuple(_args.integer(f"hidden[{i}]", h) for i, h in enumerate(hidden))
         self.actor = mlp((obs_dim, *hidden, out_dim), activation=activation, out_gain=0.01)
         self.critic = mlp((obs_dim, *hidden, 1), activation=activation, out_gain=1.0)
+        if obs_scale is not None:
+            obs_scale = torch.as_tensor(obs_scale, dtype=torch.float32).reshape(-1)
+            if obs_scale.shape != (obs_dim,) or not bool(torch.isfinite(obs_scale).all() & (obs_scale > 0).all()):
+                raise ValueError(f"obs_scale must hold obs_dim = {obs_dim} finite numbers > 0; got {obs_scale.tolist()}")
+        self.register_buffer("obs_scale", obs_scale)  # saved with the model: the input is part of the policy
 
     def _features(self, obs) -> torch.Tensor:
         """``obs`` ``[B, *obs_shape]`` as ``[B, obs_dim]`` in the parameters' dtype."""
@@ -109,7 +114,8 @@ class _ActorCritic(nn.Module):
             raise ValueError(f"obs has shape {tuple(obs.shape)}, {x.shape[1]} features per row; this "
                              f"network takes obs_dim = {self.obs_dim}")
         dtype = self.critic[0].weight.dtype
-        return x if x.dtype == dtype else x.to(dtype)
+        x = x if x.dtype == dtype else x.to(dtype)
+        return x if self.obs_scale is None else x * self.obs_scale.to(dtype)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """:math:`V_\\phi(s)`, shape ``[B]``."""
@@ -127,12 +133,14 @@ class DiscreteActorCritic(_ActorCritic):
         n_actions: number of discrete actions.
         hidden: hidden widths of each of the two MLPs (default ``(64, 64)``).
         activation: ``"tanh"`` (default) or ``"relu"``.
+        obs_scale: None, or ``[obs_dim]`` positive factors that every flattened observation is
+            multiplied by before the first layer (see :func:`make_actor_critic`).
     """
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64),
-                 activation: str = "tanh"):
+                 activation: str = "tanh", obs_scale=None):
         n_actions = _args.integer("n_actions", n_actions, minimum=2)
-        super().__init__(obs_dim, n_actions, hidden, activation)
+        super().__init__(obs_dim, n_actions, hidden, activation, obs_scale)
         self.n_actions = n_actions
 
     def _log_probs(self, obs):
@@ -180,13 +188,15 @@ class GaussianActorCritic(_ActorCritic):
         hidden: hidden widths of each of the two MLPs (default ``(64, 64)``).
         activation: ``"tanh"`` (default) or ``"relu"``.
         log_std_init: initial :math:`\log\sigma` (default 0).
+        obs_scale: None, or ``[obs_dim]`` positive factors that every flattened observation is
+            multiplied by before the first layer (see :func:`make_actor_critic`).
     """
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (64, 64),
-                 activation: str = "tanh", log_std_init: float = 0.0):
+                 activation: str = "tanh", log_std_init: float = 0.0, obs_scale=None):
         action_dim = _args.integer("action_dim", action_dim)
         log_std_init = _finite("log_std_init", log_std_init)
-        super().__init__(obs_dim, action_dim, hidden, activation)
+        super().__init__(obs_dim, action_dim, hidden, activation, obs_scale)
         self.log_std = nn.Parameter(torch.full((action_dim,), log_std_init))
 
     def _log_prob(self, mean, action):
@@ -216,8 +226,9 @@ class GaussianActorCritic(_ActorCritic):
 
 
 def make_actor_critic(observation_space, action_space, *, hidden: Sequence[int] = (64, 64),
-                      activation: str = "tanh") -> DiscreteActorCritic | GaussianActorCritic:
-    """Build the actor-critic that fits a pair of Gymnasium spaces.
+                      activation: str = "tanh",
+                      scale_observations: bool = False) -> DiscreteActorCritic | GaussianActorCritic:
+    r"""Build the actor-critic that fits a pair of Gymnasium spaces.
 
     Args:
         observation_space: a ``gymnasium.spaces.Box`` (any shape; flattened).
@@ -225,6 +236,11 @@ def make_actor_critic(observation_space, action_space, *, hidden: Sequence[int] 
             ``gymnasium.spaces.Box`` (Gaussian head).
         hidden: hidden widths of the actor and of the critic.
         activation: ``"tanh"`` or ``"relu"``.
+        scale_observations: divide each observation feature by its bound in the space,
+            :math:`\max(|\mathrm{low}_i|, |\mathrm{high}_i|)`, where that bound is finite and > 0
+            (other features are left as they are), so that bounded features lie in [-1, 1]. A fixed
+            scale read from the space (not running statistics, as SB3's ``VecNormalize`` keeps): it is
+            a buffer of the network (``obs_scale``), so the policy is evaluated as it was trained.
 
     Returns:
         A :class:`DiscreteActorCritic` or a :class:`GaussianActorCritic`.
@@ -239,8 +255,28 @@ def make_actor_critic(observation_space, action_space, *, hidden: Sequence[int] 
     obs_dim = int(math.prod(observation_space.shape))
     if obs_dim < 1:
         raise ValueError(f"observation_space has no elements (shape {observation_space.shape})")
+    if not isinstance(scale_observations, bool):
+        raise ValueError(f"scale_observations must be True or False; got {scale_observations!r}")
+    scale = observation_scale(observation_space) if scale_observations else None
     if isinstance(action_space, spaces.Discrete):
-        return DiscreteActorCritic(obs_dim, int(action_space.n), hidden, activation)
+        return DiscreteActorCritic(obs_dim, int(action_space.n), hidden, activation, obs_scale=scale)
     if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
-        return GaussianActorCritic(obs_dim, int(action_space.shape[0]), hidden, activation)
+        return GaussianActorCritic(obs_dim, int(action_space.shape[0]), hidden, activation, obs_scale=scale)
     raise TypeError(f"action_space must be Discrete or a 1-D Box; got {action_space}")
+
+
+def observation_scale(observation_space) -> torch.Tensor:
+    r"""``[obs_dim]`` float32 factors :math:`1 / \max(|\mathrm{low}_i|, |\mathrm{high}_i|)` of a Box's
+    flattened features, 1 where that bound is infinite or 0 (``make_actor_critic(scale_observations=True)``).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> observation_scale(gym.make("Acrobot-v1").observation_space)  # cos, sin, cos, sin, then 1/(4π), 1/(9π)
+        tensor([1.0000, 1.0000, 1.0000, 1.0000, 0.0796, 0.0354])
+    """
+    import numpy as np
+
+    bound = np.maximum(np.abs(np.asarray(observation_space.low, np.float64)),
+                       np.abs(np.asarray(observation_space.high, np.float64))).reshape(-1)
+    ok = np.isfinite(bound) & (bound > 0)
+    return torch.as_tensor(np.where(ok, 1.0 / np.where(ok, bound, 1.0), 1.0), dtype=torch.float32)

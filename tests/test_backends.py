@@ -219,9 +219,11 @@ def test_td_residuals_and_discounted_cumsum(backend, case):
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), B=st.integers(1, 5), L=st.integers(1, 80),
-       holes=st.sampled_from(["right", "interior", "none"]), per=st.sampled_from(["scalar", "sequence", "token"]),
+       holes=st.sampled_from(["right", "interior", "none"]),
+       per=st.sampled_from(["scalar", "sequence", "token", "mixed"]),
        dtype=st.sampled_from([np.float64, np.float32, "low"]))
 def test_masked_gae_matches_the_verl_loop(backend, seed, B, L, holes, per, dtype):
+    """``per``: γ and both λ per batch, per sequence or per token; "mixed" is γ per token, λ per sequence."""
     be = Backend(backend)
     dtype = be.low_precision() if dtype == "low" else dtype
     rng = np.random.default_rng(seed)
@@ -231,9 +233,9 @@ def test_masked_gae_matches_the_verl_loop(backend, seed, B, L, holes, per, dtype
         mask = rng.random((B, L)) < 0.6
     else:
         mask = np.ones((B, L), bool)
-    shapes = {"scalar": None, "sequence": (B,), "token": (B, L)}
+    shapes = {"scalar": None, "sequence": [(B,)] * 3, "token": [(B, L)] * 3, "mixed": [(B, L), (B,), (B,)]}
     gamma, lam, lam_c = ((0.99, 0.95, 1.0) if shapes[per] is None else
-                         tuple(rng.uniform(0.3, 1.0, shapes[per]) for _ in range(3)))
+                         tuple(rng.uniform(0.3, 1.0, shape) for shape in shapes[per]))
     d = dict(rewards=rng.normal(size=(B, L)), values=rng.normal(size=(B, L)))
     o = _rounded(d, dtype)
     adv, ret = _call(be, gaelib.masked_gae, d["rewards"], d["values"], mask, dtype=dtype,

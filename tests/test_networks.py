@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gaelib.networks import DiscreteActorCritic, GaussianActorCritic, make_actor_critic, mlp
+from gaelib.networks import DiscreteActorCritic, GaussianActorCritic, make_actor_critic, mlp, observation_scale
 
 
 def test_mlp_orthogonal_init():
@@ -105,6 +105,11 @@ _ROWS = [
     (lambda: make_actor_critic(gym.spaces.Box(-1, 1, (0,)), gym.spaces.Discrete(2)), ValueError, "observation_space has no elements"),
     (lambda: make_actor_critic(_BOX, gym.spaces.Discrete(1)), ValueError, "n_actions must be an integer >= 2"),
     (lambda: make_actor_critic(_BOX, gym.spaces.Discrete(2), hidden=(8, -1)), ValueError, r"hidden\[1\] must be"),
+    (lambda: make_actor_critic(_BOX, gym.spaces.Discrete(2), scale_observations=1), ValueError,
+     "scale_observations must be True or False"),
+    (lambda: DiscreteActorCritic(3, 2, obs_scale=[1.0, 2.0]), ValueError, "obs_scale must hold obs_dim = 3 finite"),
+    (lambda: GaussianActorCritic(3, 2, obs_scale=[1.0, 0.0, 1.0]), ValueError, "obs_scale must hold obs_dim = 3 finite"),
+    (lambda: DiscreteActorCritic(3, 2, obs_scale=[1.0, float("inf"), 1.0]), ValueError, "obs_scale must hold"),
 ]
 
 
@@ -112,6 +117,25 @@ _ROWS = [
 def test_bad_inputs_are_named(call, exc, message):
     with pytest.raises(exc, match=message):
         call()
+
+
+def test_scale_observations_divides_each_bounded_feature_by_its_bound():
+    space = gym.spaces.Box(np.array([-1.0, 0.0, -np.inf, -2.0], np.float32), np.array([1.0, 0.0, np.inf, 8.0], np.float32))
+    np.testing.assert_allclose(observation_scale(space), [1.0, 1.0, 1.0, 1 / 8])  # 0 and infinite bounds: 1
+    acro = gym.make("Acrobot-v1").observation_space
+    np.testing.assert_allclose(observation_scale(acro), [1, 1, 1, 1, 1 / (4 * np.pi), 1 / (9 * np.pi)], rtol=1e-6)
+    for cls, space_a in ((DiscreteActorCritic, gym.spaces.Discrete(3)), (GaussianActorCritic, gym.spaces.Box(-1, 1, (2,)))):
+        torch.manual_seed(0)
+        plain = make_actor_critic(space, space_a)
+        torch.manual_seed(0)
+        scaled = make_actor_critic(space, space_a, scale_observations=True)
+        assert isinstance(scaled, cls) and plain.obs_scale is None
+        obs = torch.randn(6, 4)
+        # the same weights: the scaled network sees the observation multiplied by the scale
+        torch.testing.assert_close(scaled.value(obs), plain.value(obs * observation_scale(space)))
+        torch.testing.assert_close(scaled.mode(obs), plain.mode(obs * observation_scale(space)))
+        # the scale is saved with the model (a buffer), and is not trained
+        assert "obs_scale" in scaled.state_dict() and "obs_scale" not in dict(scaled.named_parameters())
 
 
 def test_scalar_and_float64_observations():

@@ -157,6 +157,7 @@ BAD_CONFIGS = [
     ({"hidden_sizes": (64, 0)}, "hidden_sizes"), ({"hidden_sizes": [64, 64]}, "hidden_sizes"),
     ({"activation": "gelu"}, "activation"), ({"anneal_lr": "yes"}, "anneal_lr"),
     ({"normalize_advantages": 1}, "normalize_advantages"), ({"fused_adam": "yes"}, "fused_adam"),
+    ({"scale_observations": 1}, "scale_observations"),
 ]
 
 
@@ -269,6 +270,14 @@ def test_a_floor_keeps_learning_and_pause_return_pauses_while_the_policy_perform
     paused = [i for i, s in enumerate(h.update_steps) if sum(e <= s + 256 for e in h.episode_steps) >= 3]
     assert paused and all(np.isnan(h.policy_loss[i]) and h.learning_rate[i] == 0 for i in paused)
     assert all(np.isfinite(h.policy_loss[i]) for i in range(len(h.update_steps)) if i not in paused)
+
+
+def test_scale_observations_reaches_the_trained_model():
+    cfg = PPOConfig(total_steps=64, num_envs=2, num_steps=32, num_epochs=1, minibatch_size=32)
+    plain, _ = train_ppo("Acrobot-v1", cfg, seed=0, progress=False)
+    scaled, _ = train_ppo("Acrobot-v1", dataclasses.replace(cfg, scale_observations=True), seed=0, progress=False)
+    assert plain.obs_scale is None
+    np.testing.assert_allclose(scaled.obs_scale, [1, 1, 1, 1, 1 / (4 * np.pi), 1 / (9 * np.pi)], rtol=1e-6)
 
 
 def test_extend_return_keeps_an_unsolved_run_learning_and_leaves_a_solved_run_alone():

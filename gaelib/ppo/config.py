@@ -126,6 +126,9 @@ class PPOConfig:
     """Hidden layer widths of the actor and of the (separate) critic."""
     activation: str = "tanh"
     """Hidden activation, ``"tanh"`` or ``"relu"``."""
+    scale_observations: bool = False
+    """Divide each observation feature by its bound in the observation space, where finite, before the
+    networks (``make_actor_critic(scale_observations=True)``): a fixed scale, part of the model."""
     treat_truncation_as_termination: bool = False
     """Reproduce a common bug, for measuring it, by treating time-limit cuts as terminal states in GAE."""
 
@@ -157,7 +160,7 @@ class PPOConfig:
         if self.activation not in ("tanh", "relu"):
             raise ValueError(f"PPOConfig.activation must be 'tanh' or 'relu'; got {self.activation!r}")
         for name in ("anneal_lr", "anneal_clip", "normalize_advantages", "treat_truncation_as_termination",
-                     "fused_adam"):
+                     "fused_adam", "scale_observations"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"PPOConfig.{name} must be True or False; got {getattr(self, name)!r}")
 

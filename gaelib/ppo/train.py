@@ -296,7 +296,8 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
     envs = _make_envs(env, config)
     # -- model and optimiser
     model = make_actor_critic(envs.single_observation_space, envs.single_action_space,
-                              hidden=config.hidden_sizes, activation=config.activation)
+                              hidden=config.hidden_sizes, activation=config.activation,
+                              scale_observations=config.scale_observations)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps,
                                  fused=config.fused_adam or None)
     collector = RolloutCollector(envs, model, seed=seed)
