@@ -68,7 +68,8 @@ def run_gaelib(env_id: str, seed: int) -> dict:
     model, history = train_ppo(env_id, config, seed=seed, progress=False)
     hit = solve_point(history, threshold=ENVS[env_id]["threshold"], window=WINDOW)  # steps, seconds
     ev = evaluate_policy(model, env_id, n_episodes=eval_episodes(env_id), seed=EVAL_SEED)
-    return {"hit": hit, "eval": ev, "total_steps": history.update_steps[-1] + config.batch_size}
+    return {"hit": hit, "eval": ev, "total_steps": history.update_steps[-1] + config.batch_size,
+            "check_returns": list(history.check_returns)}
 
 
 # --------------------------------------------------------------------------- Stable-Baselines3
@@ -219,6 +220,7 @@ def summary_json(env_id: str, results: dict, seeds: list[int], command: str, tun
         secs = [None if r["hit"] is None else float(r["hit"][1]) for r in runs]
         out[name] = {"seeds": ran, "steps": steps, "seconds": secs,
                      "total_steps": [int(r["total_steps"]) for r in runs],
+                     "check_returns": [r.get("check_returns", []) for r in runs],
                      "eval_mean": [float(r["eval"].mean()) for r in runs],
                      "eval_min": [float(r["eval"].min()) for r in runs],
                      "eval_solved": [spec["eval_solved"](r["eval"]) for r in runs],
@@ -235,6 +237,12 @@ def budget_text(config, runs: dict, seeds: list[int]) -> str:
     if config.extend_return is not None:
         text += (f"; extended past it, by `extend_return`, on {len(longer)} of {len(seeds)} seeds"
                  + (": " + ", ".join(f"seed {s} to {runs[s]['total_steps']:,}" for s in longer) if longer else ""))
+    if config.extend_eval_episodes:
+        failed = [s for s in seeds if any(c < config.extend_return for c in runs[s].get("check_returns", []))]
+        text += (f"; greedy checks of {config.extend_eval_episodes} episodes (reset seeds 1,000,000 on) failed on "
+                 f"{len(failed)} of {len(seeds)} seeds"
+                 + (": " + ", ".join(f"seed {s} ({len(runs[s]['check_returns'])} checks, the first "
+                                     f"{runs[s]['check_returns'][0]:.1f})" for s in failed) if failed else ""))
     return text
 
 

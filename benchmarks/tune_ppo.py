@@ -9,7 +9,8 @@ policy (20 episodes, reset seeds 10,000-10,019, the same evaluation as the bench
 ``--screen``, of the policy at the solve point, training stopped there), the environment steps
 run, and the mean of the last 20 training episodes at the end. With ``extend_return`` set, the
 policy at ``total_steps`` (where the run without the extension ends) is evaluated too
-(``budget_eval_mean``, ``budget_eval_solved``), so that one run compares both. One JSON line per
+(``budget_eval_mean``, ``budget_eval_solved``), so that one run compares both; with ``extend_eval_episodes``,
+the greedy checks' mean returns are listed (``check_returns``). One JSON line per
 configuration is appended to ``--log`` (default: the environment's tuning log in ``results/``) so
 that the tuning history is kept. Wall time is not reported: tuning compares configurations on
 steps alone (they repeat exactly for a seed), and the machine's load varies.
@@ -63,7 +64,8 @@ def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
             "eval_mean": float(ev.mean()), "eval_min": float(ev.min()),
             "eval_solved": ENVS[env_id]["eval_solved"](ev),
             "env_steps": int(h.update_steps[-1] + config.batch_size),
-            "final_mean": float(np.mean(h.episode_returns[-WINDOW:])), **at_budget}
+            "final_mean": float(np.mean(h.episode_returns[-WINDOW:])), **at_budget,
+            **({"check_returns": h.check_returns} if h.check_returns else {})}
 
 
 def _run_job(job) -> dict:

@@ -153,6 +153,7 @@ BAD_CONFIGS = [
     ({"min_learning_rate": -1e-4}, "min_learning_rate"), ({"min_learning_rate": 1.0}, "min_learning_rate"),
     ({"pause_return": float("nan")}, "pause_return"), ({"extend_return": float("inf")}, "extend_return"),
     ({"extend_steps": -1}, "extend_steps"), ({"extend_steps": 1.5}, "extend_steps"),
+    ({"extend_eval_episodes": -1}, "extend_eval_episodes"), ({"extend_eval_episodes": 2.0}, "extend_eval_episodes"),
     ({"extend_return": 0.0, "min_learning_rate": 0.0}, "extend_return"), ({"pause_window": 0}, "pause_window"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes"), ({"hidden_sizes": [64, 64]}, "hidden_sizes"),
     ({"activation": "gelu"}, "activation"), ({"anneal_lr": "yes"}, "anneal_lr"),
@@ -306,6 +307,41 @@ def test_extend_return_keeps_an_unsolved_run_learning_and_leaves_a_solved_run_al
     ends = [s + 256 for s in h.update_steps]
     means = [np.mean([r for r, e in zip(h.episode_returns, h.episode_steps) if e <= end][-3:]) for end in ends]
     assert all(m < target for m in means[1:-1]) and (means[-1] >= target or ends[-1] >= 512 + 10_000)
+
+
+def test_extend_eval_episodes_keeps_a_run_learning_until_its_greedy_policy_reaches_the_threshold(monkeypatch):
+    import gaelib.ppo.train as train_module
+    from gaelib.ppo import evaluate_policy
+
+    cfg = PPOConfig(total_steps=512, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128,
+                    learning_rate=1e-3, min_learning_rate=1e-4, pause_window=3, extend_return=-1.0, extend_steps=600)
+    model0, base = train_ppo("CartPole-v1", cfg, seed=0, progress=False)
+    assert base.update_steps == [0, 256] and base.check_steps == [] and base.check_returns == []
+    # training episodes reach -1, and so does every greedy check: one check at the budget, nothing added,
+    # and the run is the run without the check (same updates, same model)
+    model, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, extend_eval_episodes=3), seed=0, progress=False)
+    assert h.update_steps == base.update_steps and h.policy_loss == base.policy_loss
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), model0.parameters()))
+    assert h.check_steps == [512]
+    # the check is the greedy policy's mean over the episodes CHECK_SEED, CHECK_SEED + 1, ...
+    assert h.check_returns == [float(evaluate_policy(model, "CartPole-v1", n_episodes=3,
+                                                     seed=train_module.CHECK_SEED).mean())]
+    # checks that fail twice, then pass: two more updates, each followed by a check
+    calls = []
+
+    def fake(model, env, *, n_episodes, seed):
+        calls.append((n_episodes, seed))
+        return np.full(n_episodes, -10.0 if len(calls) <= 2 else 10.0)
+
+    monkeypatch.setattr(train_module, "evaluate_policy", fake)
+    _, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, extend_eval_episodes=2), seed=0, progress=False)
+    assert h.update_steps == [0, 256, 512, 768] and h.check_steps == [512, 768, 1024]
+    assert h.check_returns == [-10.0, -10.0, 10.0] and calls == [(2, train_module.CHECK_SEED)] * 3
+    # checks that never pass: the run stops at extend_steps (600, rounded up to 3 rollouts)
+    calls.clear()
+    monkeypatch.setattr(train_module, "evaluate_policy", lambda *a, n_episodes, seed: np.full(n_episodes, -10.0))
+    _, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, extend_eval_episodes=2), seed=0, progress=False)
+    assert h.update_steps == [0, 256, 512, 768, 1024] and h.check_steps == [512, 768, 1024]
 
 
 def test_the_callback_sees_the_model():

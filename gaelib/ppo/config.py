@@ -94,6 +94,13 @@ class PPOConfig:
     training episodes only."""
     extend_steps: int = 0
     """The most environment steps added to ``total_steps`` by ``extend_return`` (rounded up to whole rollouts)."""
+    extend_eval_episodes: int = 0
+    """If > 0 (with ``extend_return``), a run also keeps training past ``total_steps`` while its greedy policy
+    (the most likely action, as evaluated) averages below ``extend_return`` over this many episodes: a check
+    made at ``total_steps`` and after each added update once the training episodes have reached the threshold,
+    on the reset seeds 1,000,000, 1,000,001, ... (``gaelib.ppo.train.CHECK_SEED``; an evaluation should
+    use others). The checks do not change the model or the random streams: a run whose first check passes is
+    the run without them. Their returns are recorded in :attr:`PPOHistory.check_returns`. 0: no check."""
     adam_eps: float = 1e-5
     """Adam's ε (1e-5 as in OpenAI Baselines, rather than torch's 1e-8)."""
     fused_adam: bool = False
@@ -147,8 +154,9 @@ class PPOConfig:
         for name in ("pause_return", "extend_return"):
             if getattr(self, name) is not None and not is_finite_real(getattr(self, name)):
                 raise ValueError(f"PPOConfig.{name} must be a finite number or None; got {getattr(self, name)!r}")
-        if not is_integer(self.extend_steps) or self.extend_steps < 0:
-            raise ValueError(f"PPOConfig.extend_steps must be an integer >= 0; got {self.extend_steps!r}")
+        for name in ("extend_steps", "extend_eval_episodes"):
+            if not is_integer(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"PPOConfig.{name} must be an integer >= 0; got {getattr(self, name)!r}")
         if self.extend_return is not None and self.anneal_lr and self.min_learning_rate == 0:
             raise ValueError("PPOConfig.extend_return needs a learning rate that stays above 0 after the budget "
                              "(min_learning_rate > 0, or anneal_lr=False): at a floor of 0 the added steps would "

@@ -16,11 +16,15 @@ import torch
 from gaelib.losses import approx_kl, clip_fraction, clipped_surrogate_loss, entropy_bonus, value_loss
 from gaelib.networks import make_actor_critic
 from gaelib.ppo.config import PPOConfig
-from gaelib.ppo.evaluate import explained_variance
+from gaelib.ppo.evaluate import evaluate_policy, explained_variance
 from gaelib.rollout import RolloutCollector, make_vector_env, rollout_advantages
 
 __all__ = ["PPOHistory", "PPOResult", "normalize_advantages", "scheduled", "minibatch_loss", "ppo_update",
-           "train_ppo"]
+           "train_ppo", "CHECK_SEED"]
+
+CHECK_SEED = 1_000_000
+"""The first reset seed of the greedy checks of ``PPOConfig.extend_eval_episodes`` (episode ``k`` uses
+``CHECK_SEED + k``): far from the seeds an evaluation would use (the benchmarks use 10,000 on)."""
 
 _UPDATE_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
 
@@ -160,6 +164,10 @@ class PPOHistory(TrainingHistory):
     """Fraction of the rollout's probability ratios outside the clip range after the update."""
     explained_variance: list[float] = field(default_factory=list)
     """Explained variance of the rollout's values (at collection) for its value targets."""
+    check_steps: list[int] = field(default_factory=list)
+    """Environment steps collected at each greedy check of ``PPOConfig.extend_eval_episodes`` (empty without)."""
+    check_returns: list[float] = field(default_factory=list)
+    """The greedy policy's mean return over the check's episodes, one per check."""
 
 
 class PPOResult(NamedTuple):
@@ -191,11 +199,22 @@ def _paused(history: PPOHistory, config: PPOConfig) -> bool:
     return config.pause_return is not None and mean is not None and mean >= config.pause_return
 
 
-def _extending(history: PPOHistory, config: PPOConfig) -> bool:
+def _extending(history: PPOHistory, config: PPOConfig, model, env, env_steps: int) -> bool:
     """Whether a run past ``total_steps`` goes on: the last ``pause_window`` training episodes average
-    below ``extend_return`` (or fewer than ``pause_window`` have finished)."""
+    below ``extend_return`` (or fewer than ``pause_window`` have finished), or, with
+    ``extend_eval_episodes``, the greedy policy averages below it on the check's episodes (recorded)."""
+    if config.extend_return is None:
+        return False
     mean = _recent_mean(history, config)
-    return config.extend_return is not None and (mean is None or mean < config.extend_return)
+    if mean is None or mean < config.extend_return:
+        return True
+    if not config.extend_eval_episodes:
+        return False
+    with torch.no_grad():
+        check = float(evaluate_policy(model, env, n_episodes=config.extend_eval_episodes, seed=CHECK_SEED).mean())
+    history.check_steps.append(env_steps)
+    history.check_returns.append(check)
+    return check < config.extend_return
 
 
 def _schedules(config: PPOConfig, steps_done: int) -> tuple[float, float]:
@@ -308,7 +327,7 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
     try:
         for update in range(num_updates + extra_updates):
             # -- budget: past total_steps, only while extend_return is not yet reached
-            if update >= num_updates and not _extending(history, config):
+            if update >= num_updates and not _extending(history, config, model, env, collector.env_steps):
                 break
             if update == num_updates:  # the bar grows by the extension's most
                 bar.total += extra_updates * config.batch_size
