@@ -238,8 +238,10 @@ def budget_text(config, runs: dict, seeds: list[int]) -> str:
         text += (f"; extended past it, by `extend_return`, on {len(longer)} of {len(seeds)} seeds"
                  + (": " + ", ".join(f"seed {s} to {runs[s]['total_steps']:,}" for s in longer) if longer else ""))
     if config.extend_eval_episodes:
+        from gaelib.ppo.train import CHECK_SEED
+
         failed = [s for s in seeds if any(c < config.extend_return for c in runs[s].get("check_returns", []))]
-        text += (f"; greedy checks of {config.extend_eval_episodes} episodes (reset seeds 1,000,000 on) failed on "
+        text += (f"; greedy checks of {config.extend_eval_episodes} episodes (reset seeds {CHECK_SEED:,} on) failed on "
                  f"{len(failed)} of {len(seeds)} seeds"
                  + (": " + ", ".join(f"seed {s} ({len(runs[s]['check_returns'])} checks, the first "
                                      f"{runs[s]['check_returns'][0]:.1f})" for s in failed) if failed else ""))

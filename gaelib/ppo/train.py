@@ -136,7 +136,8 @@ class TrainingHistory:
 @dataclass
 class PPOHistory(TrainingHistory):
     """What :func:`train_ppo` records. Episode lists have one entry per finished episode (all
-    sub-environments, in order of finishing); update lists one entry per update."""
+    sub-environments, in order of finishing); update lists one entry per update; the ``check_`` lists
+    one entry per greedy check (``PPOConfig.extend_eval_episodes``)."""
 
     episode_returns: list[float] = field(default_factory=list)
     """Undiscounted return of each finished episode."""
