@@ -161,7 +161,7 @@ def _masked_rows_py(r, v, mask, g, a, a2, adv, ret, zero):
     Rows go two at a time (:func:`_two_rows`): a row's walk is one chain of dependent
     multiply-adds, and two independent chains keep the core busy while each waits for its
     last result. With :math:`a` read from an argument rather than formed in the loop, and
-    multiply-adds fused, ``token_gae`` measured 1.7-1.8x faster than with one row at a time and
+    multiply-adds fused, ``token_gae`` measured 1.5-1.8x faster than with one row at a time and
     :math:`a` formed per token, on a 2-core x86 VM (four rows at a time was slower).
     """
     B = r.shape[0]
