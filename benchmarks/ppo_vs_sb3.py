@@ -8,7 +8,9 @@ seeds, on the CPU with one torch thread. For each run the script reports
   model construction included), at which the mean return of the last 20 finished training
   episodes first reaches the environment's threshold;
 * a final greedy evaluation: 20 episodes on a separate environment (reset seeds
-  10_000 ... 10_019), after the full training budget of each algorithm.
+  10_000 ... 10_019), after the full training budget of each algorithm (for a gaelib preset with
+  ``keep_best_every``, of the model of its best greedy check; the model at the budget is evaluated
+  too, for comparison).
 
 Then medians over seeds and the ratios SB3 / gaelib. Step counts repeat exactly for a seed;
 wall times depend on the machine's load, so the two algorithms alternate (gaelib first on even
@@ -64,12 +66,22 @@ def run_gaelib(env_id: str, seed: int) -> dict:
     from gaelib.ppo import evaluate_policy, solve_point, train_ppo
 
     config = preset(env_id)
+    at_budget = {}
+
+    def callback(log):
+        # with keep_best_every, the model at the budget (the last one when nothing extended the run) is
+        # evaluated too, for comparison with the kept one; evaluating it changes nothing in the run
+        if config.keep_best_every and log["env_steps"] == config.budget_steps:
+            at_budget["budget_eval"] = evaluate_policy(log["model"], env_id, n_episodes=eval_episodes(env_id),
+                                                       seed=EVAL_SEED)
+
     torch.manual_seed(seed)
-    model, history = train_ppo(env_id, config, seed=seed, progress=False)
+    model, history = train_ppo(env_id, config, seed=seed, progress=False, callback=callback)
     hit = solve_point(history, threshold=ENVS[env_id]["threshold"], window=WINDOW)  # steps, seconds
     ev = evaluate_policy(model, env_id, n_episodes=eval_episodes(env_id), seed=EVAL_SEED)
     return {"hit": hit, "eval": ev, "total_steps": history.update_steps[-1] + config.batch_size,
-            "check_returns": list(history.check_returns)}
+            "check_returns": list(history.check_returns), "check_steps": list(history.check_steps),
+            "kept_check": history.kept_check, **at_budget}
 
 
 # --------------------------------------------------------------------------- Stable-Baselines3
@@ -221,6 +233,13 @@ def summary_json(env_id: str, results: dict, seeds: list[int], command: str, tun
         out[name] = {"seeds": ran, "steps": steps, "seconds": secs,
                      "total_steps": [int(r["total_steps"]) for r in runs],
                      "check_returns": [r.get("check_returns", []) for r in runs],
+                     **({"check_steps": [r["check_steps"] for r in runs],
+                         "kept_check": [r["kept_check"] for r in runs],
+                         "budget_eval_mean": [float(r["budget_eval"].mean()) if "budget_eval" in r else None
+                                              for r in runs],
+                         "budget_eval_min": [float(r["budget_eval"].min()) if "budget_eval" in r else None
+                                             for r in runs]}
+                        if name == "gaelib" and any("kept_check" in r for r in runs) else {}),
                      "eval_mean": [float(r["eval"].mean()) for r in runs],
                      "eval_min": [float(r["eval"].min()) for r in runs],
                      "eval_solved": [spec["eval_solved"](r["eval"]) for r in runs],
@@ -229,15 +248,31 @@ def summary_json(env_id: str, results: dict, seeds: list[int], command: str, tun
     return out
 
 
-def budget_text(config, runs: dict, seeds: list[int]) -> str:
-    """The environment steps gaelib ran: its budget, and which seeds ``extend_return`` ran past it."""
+KEPT_TEXT = " (gaelib: the model of its best greedy check, by the preset's `keep_best_every`)"
+
+
+def budget_text(env_id: str, config, runs: dict, seeds: list[int]) -> str:
+    """The environment steps gaelib ran: its budget, which seeds ``extend_return`` ran past it, and with
+    ``keep_best_every`` which checks' models were evaluated."""
     budget = config.budget_steps
     longer = [s for s in seeds if runs[s]["total_steps"] > budget]
     text = f"total budget {budget:,} steps"
     if config.extend_return is not None:
         text += (f"; extended past it, by `extend_return`, on {len(longer)} of {len(seeds)} seeds"
                  + (": " + ", ".join(f"seed {s} to {runs[s]['total_steps']:,}" for s in longer) if longer else ""))
-    if config.extend_eval_episodes:
+    if config.keep_best_every:
+        from gaelib.ppo.train import CHECK_SEED
+
+        kept = [runs[s]["check_steps"][runs[s]["kept_check"]] for s in seeds if runs[s]["kept_check"] is not None]
+        counts = [len(runs[s]["check_returns"]) for s in seeds]
+        solved = [s for s in seeds if "budget_eval" in runs[s] and ENVS[env_id]["eval_solved"](runs[s]["budget_eval"])]
+        text += (f"; the evaluated model is the one of each run's best greedy check ({config.extend_eval_episodes} "
+                 f"episodes, reset seeds {CHECK_SEED:,} on, every {config.keep_best_every} updates once training "
+                 f"reached {config.extend_return:g}, and at the end; {min(counts)} to {max(counts)} checks per run), "
+                 f"kept at a median of {np.median(kept):,.0f} steps (range {min(kept):,} to {max(kept):,}) on "
+                 f"{len(kept)} of {len(seeds)} seeds; the model at the budget, evaluated the same way for comparison, "
+                 f"is solved on {len(solved)} of {len(seeds)}")
+    elif config.extend_eval_episodes:
         from gaelib.ppo.train import CHECK_SEED
 
         failed = [s for s in seeds if any(c < config.extend_return for c in runs[s].get("check_returns", []))]
@@ -342,9 +377,11 @@ def main(argv=None) -> None:
         f"Produced by `{command}`.", "",
         f"Steps/seconds: when the mean return of the last {WINDOW} finished training episodes first reached "
         f"{spec['threshold']:g} (seconds since the start of training, environment and model construction "
-        f"included). Eval: greedy policy after the full training budget, {eval_episodes(args.env)} episodes.", "",
+        f"included). Eval: greedy policy after the full training budget"
+        f"{KEPT_TEXT if config.keep_best_every else ''}"
+        f", {eval_episodes(args.env)} episodes.", "",
         table(args.env, results, args.seeds), "",
-        f"gaelib: `{config}` ({budget_text(config, results['gaelib'], args.seeds)}).", "",
+        f"gaelib: `{config}` ({budget_text(args.env, config, results['gaelib'], args.seeds)}).", "",
         f"SB3 {stable_baselines3.__version__}: RL Zoo {args.env} settings {spec['sb3']}"
         f"{' with linear schedules for ' + ' and '.join(spec['sb3_linear']) if spec['sb3_linear'] else ''}"
         f"{', VecNormalize on observations and rewards' if spec['sb3_normalize'] else ''}; budget "

@@ -10,7 +10,8 @@ policy (20 episodes, reset seeds 10,000-10,019, the same evaluation as the bench
 run, and the mean of the last 20 training episodes at the end. With ``extend_return`` set, the
 policy at ``total_steps`` (where the run without the extension ends) is evaluated too
 (``budget_eval_mean``, ``budget_eval_solved``), so that one run compares both; with ``extend_eval_episodes``,
-the greedy checks' mean returns are listed (``check_returns``). One JSON line per
+the greedy checks' mean returns are listed (``check_returns``, at ``check_steps``), and with
+``keep_best_every``, which check's model was returned and evaluated (``kept_check``). One JSON line per
 configuration is appended to ``--log`` (default: the environment's tuning log in ``results/``) so
 that the tuning history is kept. Wall time is not reported: tuning compares configurations on
 steps alone (they repeat exactly for a seed), and the machine's load varies.
@@ -49,7 +50,8 @@ def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
         if config.extend_return is not None and log["env_steps"] == budget:
             # the policy the run without the extension ends with (evaluating it does not change the run)
             ev = evaluate_policy(log["model"], env_id, n_episodes=eval_episodes(env_id), seed=EVAL_SEED)
-            at_budget.update(budget_eval_mean=float(ev.mean()), budget_eval_solved=ENVS[env_id]["eval_solved"](ev))
+            at_budget.update(budget_eval_mean=float(ev.mean()), budget_eval_min=float(ev.min()),
+                             budget_eval_solved=ENVS[env_id]["eval_solved"](ev))
         if screen:  # screening: the steps to solve do not depend on what comes after
             return solve_point(log["history"], threshold=threshold, window=WINDOW) is None
 
@@ -65,7 +67,8 @@ def run(env_id: str, config, seed: int, screen: bool = False) -> dict:
             "eval_solved": ENVS[env_id]["eval_solved"](ev),
             "env_steps": int(h.update_steps[-1] + config.batch_size),
             "final_mean": float(np.mean(h.episode_returns[-WINDOW:])), **at_budget,
-            **({"check_returns": h.check_returns} if h.check_returns else {})}
+            **({"check_returns": h.check_returns, "check_steps": h.check_steps} if h.check_returns else {}),
+            **({"kept_check": h.kept_check} if h.kept_check is not None else {})}
 
 
 def _run_job(job) -> dict:

@@ -154,6 +154,9 @@ BAD_CONFIGS = [
     ({"pause_return": float("nan")}, "pause_return"), ({"extend_return": float("inf")}, "extend_return"),
     ({"extend_steps": -1}, "extend_steps"), ({"extend_steps": 1.5}, "extend_steps"),
     ({"extend_eval_episodes": -1}, "extend_eval_episodes"), ({"extend_eval_episodes": 2.0}, "extend_eval_episodes"),
+    ({"keep_best_every": -1}, "keep_best_every"), ({"keep_best_every": 1.0}, "keep_best_every"),
+    ({"keep_best_every": 2}, "keep_best_every"),
+    ({"keep_best_every": 2, "extend_return": 0.0, "min_learning_rate": 1e-4}, "keep_best_every"),
     ({"extend_return": 0.0, "min_learning_rate": 0.0}, "extend_return"), ({"pause_window": 0}, "pause_window"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes"), ({"hidden_sizes": [64, 64]}, "hidden_sizes"),
     ({"activation": "gelu"}, "activation"), ({"anneal_lr": "yes"}, "anneal_lr"),
@@ -342,6 +345,67 @@ def test_extend_eval_episodes_keeps_a_run_learning_until_its_greedy_policy_reach
     monkeypatch.setattr(train_module, "evaluate_policy", lambda *a, n_episodes, seed: np.full(n_episodes, -10.0))
     _, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, extend_eval_episodes=2), seed=0, progress=False)
     assert h.update_steps == [0, 256, 512, 768, 1024] and h.check_steps == [512, 768, 1024]
+
+
+def test_keep_best_every_returns_the_model_of_the_best_greedy_check(monkeypatch):
+    import gaelib.ppo.train as train_module
+
+    cfg = PPOConfig(total_steps=1024, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128,
+                    learning_rate=1e-3, min_learning_rate=1e-4, pause_window=3, extend_return=-1.0,
+                    extend_steps=512, extend_eval_episodes=2)
+    snapshots = {}
+
+    def keep(log):
+        snapshots[log["env_steps"]] = [p.detach().clone() for p in log["model"].parameters()]
+
+    base_model, base = train_ppo("CartPole-v1", cfg, seed=0, progress=False, callback=keep)
+    assert base.update_steps == [0, 256, 512, 768] and base.kept_check is None
+    # checks after every update once 3 training episodes have finished (CartPole's returns are >= 1 > -1),
+    # with made-up results: the best is the second check, and its model is returned
+    values = iter([5.0, 9.0, 7.0, 1.0, 3.0])
+    monkeypatch.setattr(train_module, "evaluate_policy",
+                        lambda model, env, *, n_episodes, seed: np.full(n_episodes, next(values)))
+    model, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, keep_best_every=1), seed=0, progress=False)
+    # training itself is the run without the checks
+    assert h.update_steps == base.update_steps and h.policy_loss == base.policy_loss
+    assert h.check_returns == [5.0, 9.0, 7.0, 1.0] and h.check_steps[-1] == 1024 and h.kept_check == 1
+    kept = snapshots[h.check_steps[1]]
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), kept))
+    assert not all(torch.equal(p, q) for p, q in zip(model.parameters(), base_model.parameters()))
+    # equal checks: the latest is kept (here the last model)
+    monkeypatch.setattr(train_module, "evaluate_policy", lambda model, env, *, n_episodes, seed: np.zeros(n_episodes))
+    model, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, keep_best_every=2), seed=0, progress=False)
+    assert h.kept_check == len(h.check_returns) - 1 and h.check_steps[-1] == 1024
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), base_model.parameters()))
+
+
+def test_keep_best_every_extends_only_while_the_best_check_is_below_the_threshold(monkeypatch):
+    import gaelib.ppo.train as train_module
+
+    cfg = PPOConfig(total_steps=512, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128,
+                    learning_rate=1e-3, min_learning_rate=1e-4, pause_window=3, extend_return=0.0,
+                    extend_steps=768, extend_eval_episodes=2, keep_best_every=1)
+    # an earlier check passed: the failing check at the budget does not extend the run
+    values = iter([4.0, -3.0])
+    monkeypatch.setattr(train_module, "evaluate_policy",
+                        lambda model, env, *, n_episodes, seed: np.full(n_episodes, next(values)))
+    _, h = train_ppo("CartPole-v1", cfg, seed=0, progress=False)
+    assert h.update_steps == [0, 256] and h.check_returns == [4.0, -3.0] and h.kept_check == 0
+    # every check fails: the run extends to its cap, and the last model is checked too
+    values = iter([-4.0, -3.0, -5.0, -6.0, -9.0, -8.0])
+    _, h = train_ppo("CartPole-v1", cfg, seed=0, progress=False)
+    assert h.update_steps == [0, 256, 512, 768, 1024] and h.check_steps == [256, 512, 768, 1024, 1280]
+    assert h.check_returns == [-4.0, -3.0, -5.0, -6.0, -9.0] and h.kept_check == 1
+
+
+def test_keep_best_every_without_a_check_returns_the_last_model():
+    cfg = PPOConfig(total_steps=512, num_envs=2, num_steps=128, num_epochs=2, minibatch_size=128,
+                    learning_rate=1e-3, min_learning_rate=1e-4, pause_window=3, extend_return=1e9,
+                    extend_steps=0, extend_eval_episodes=2)
+    model0, base = train_ppo("CartPole-v1", cfg, seed=0, progress=False)
+    model, h = train_ppo("CartPole-v1", dataclasses.replace(cfg, keep_best_every=1), seed=0, progress=False)
+    assert h.check_steps == [] and h.kept_check is None and h.update_steps == base.update_steps
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), model0.parameters()))
 
 
 def test_the_callback_sees_the_model():

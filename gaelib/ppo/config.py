@@ -101,6 +101,16 @@ class PPOConfig:
     on the reset seeds 1,000,000, 1,000,001, ... (``gaelib.ppo.train.CHECK_SEED``; an evaluation should
     use others). The checks do not change the model or the random streams: a run whose first check passes is
     the run without them. Their returns are recorded in :attr:`PPOHistory.check_returns`. 0: no check."""
+    keep_best_every: int = 0
+    """If > 0 (with ``extend_return`` and ``extend_eval_episodes``), :func:`~gaelib.ppo.train_ppo` returns the
+    model of its best greedy check rather than its last model. Once the last ``pause_window`` training episodes
+    average at least ``extend_return``, the greedy policy is checked (as for ``extend_eval_episodes``: that many
+    episodes from ``CHECK_SEED``) after every ``keep_best_every``-th update, and at the end of training; the
+    model returned is the checked one with the highest mean (the latest of equals). A run then extends past
+    ``total_steps`` only while its best check so far is below ``extend_return``. Model selection on held-out
+    episodes, like Stable-Baselines3's ``EvalCallback`` keeping its best model: the checks change neither
+    training nor the random streams, and :attr:`PPOHistory.kept_check` says which check's model was returned.
+    Without a check (training never reached ``extend_return``) the last model is returned. 0: the last model."""
     adam_eps: float = 1e-5
     """Adam's ε (1e-5 as in OpenAI Baselines, rather than torch's 1e-8)."""
     fused_adam: bool = False
@@ -154,9 +164,12 @@ class PPOConfig:
         for name in ("pause_return", "extend_return"):
             if getattr(self, name) is not None and not is_finite_real(getattr(self, name)):
                 raise ValueError(f"PPOConfig.{name} must be a finite number or None; got {getattr(self, name)!r}")
-        for name in ("extend_steps", "extend_eval_episodes"):
+        for name in ("extend_steps", "extend_eval_episodes", "keep_best_every"):
             if not is_integer(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"PPOConfig.{name} must be an integer >= 0; got {getattr(self, name)!r}")
+        if self.keep_best_every and (self.extend_return is None or not self.extend_eval_episodes):
+            raise ValueError("PPOConfig.keep_best_every needs extend_return (the checks start once training reaches "
+                             "it) and extend_eval_episodes > 0 (the episodes of each check)")
         if self.extend_return is not None and self.anneal_lr and self.min_learning_rate == 0:
             raise ValueError("PPOConfig.extend_return needs a learning rate that stays above 0 after the budget "
                              "(min_learning_rate > 0, or anneal_lr=False): at a floor of 0 the added steps would "

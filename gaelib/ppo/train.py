@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import sys
@@ -129,8 +130,8 @@ class TrainingHistory:
     """Per-update training statistics: every field is a list with one entry per update."""
 
     def as_arrays(self) -> dict[str, np.ndarray]:
-        """Every list as a numpy array, keyed by field name."""
-        return {k: np.asarray(v) for k, v in asdict(self).items()}
+        """Every list as a numpy array, keyed by field name (fields that are not lists are left out)."""
+        return {k: np.asarray(v) for k, v in asdict(self).items() if isinstance(v, list)}
 
 
 @dataclass
@@ -169,6 +170,9 @@ class PPOHistory(TrainingHistory):
     """Environment steps collected at each greedy check of ``PPOConfig.extend_eval_episodes`` (empty without)."""
     check_returns: list[float] = field(default_factory=list)
     """The greedy policy's mean return over the check's episodes, one per check."""
+    kept_check: int | None = None
+    """With ``PPOConfig.keep_best_every``: the index in the ``check_`` lists of the check whose model
+    :func:`train_ppo` returned (None: it returned the last model)."""
 
 
 class PPOResult(NamedTuple):
@@ -200,10 +204,22 @@ def _paused(history: PPOHistory, config: PPOConfig) -> bool:
     return config.pause_return is not None and mean is not None and mean >= config.pause_return
 
 
+def _greedy_check(history: PPOHistory, config: PPOConfig, model, env, env_steps: int) -> float:
+    """The greedy policy's mean return over ``extend_eval_episodes`` episodes from ``CHECK_SEED``, recorded
+    in ``history``; a model already checked at ``env_steps`` (no update since) is not checked again."""
+    if not history.check_steps or history.check_steps[-1] != env_steps:
+        with torch.no_grad():
+            returns = evaluate_policy(model, env, n_episodes=config.extend_eval_episodes, seed=CHECK_SEED)
+        history.check_steps.append(env_steps)
+        history.check_returns.append(float(returns.mean()))
+    return history.check_returns[-1]
+
+
 def _extending(history: PPOHistory, config: PPOConfig, model, env, env_steps: int) -> bool:
     """Whether a run past ``total_steps`` goes on: the last ``pause_window`` training episodes average
     below ``extend_return`` (or fewer than ``pause_window`` have finished), or, with
-    ``extend_eval_episodes``, the greedy policy averages below it on the check's episodes (recorded)."""
+    ``extend_eval_episodes``, the greedy policy averages below it on the check's episodes (with
+    ``keep_best_every``: the best check so far, this one included)."""
     if config.extend_return is None:
         return False
     mean = _recent_mean(history, config)
@@ -211,11 +227,30 @@ def _extending(history: PPOHistory, config: PPOConfig, model, env, env_steps: in
         return True
     if not config.extend_eval_episodes:
         return False
-    with torch.no_grad():
-        check = float(evaluate_policy(model, env, n_episodes=config.extend_eval_episodes, seed=CHECK_SEED).mean())
-    history.check_steps.append(env_steps)
-    history.check_returns.append(check)
+    check = _greedy_check(history, config, model, env, env_steps)
+    if config.keep_best_every:
+        check = max(history.check_returns)
     return check < config.extend_return
+
+
+class _BestModel:
+    """The parameters of the best greedy check so far, for ``PPOConfig.keep_best_every``."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.state, self.index = enabled, None, None
+
+    def offer(self, history: PPOHistory, model) -> None:
+        """Keep ``model``'s parameters if the last check is the best so far (the latest of equals)."""
+        i = len(history.check_returns) - 1
+        if self.enabled and i >= 0 and i != self.index and (self.index is None
+                                           or history.check_returns[i] >= history.check_returns[self.index]):
+            self.state, self.index = copy.deepcopy(model.state_dict()), i
+
+    def restore(self, history: PPOHistory, model) -> None:
+        """Load the kept parameters into ``model`` and record which check they are."""
+        if self.state is not None:
+            model.load_state_dict(self.state)
+            history.kept_check = self.index
 
 
 def _schedules(config: PPOConfig, steps_done: int) -> tuple[float, float]:
@@ -324,12 +359,16 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
     history = PPOHistory()
     num_updates = config.budget_steps // config.batch_size
     extra_updates = math.ceil(config.extend_steps / config.batch_size) if config.extend_return is not None else 0
+    best = _BestModel(enabled=config.keep_best_every > 0)
     bar = _progress_bar(num_updates * config.batch_size, progress)
     try:
         for update in range(num_updates + extra_updates):
             # -- budget: past total_steps, only while extend_return is not yet reached
-            if update >= num_updates and not _extending(history, config, model, env, collector.env_steps):
-                break
+            if update >= num_updates:
+                extending = _extending(history, config, model, env, collector.env_steps)
+                best.offer(history, model)
+                if not extending:
+                    break
             if update == num_updates:  # the bar grows by the extension's most
                 bar.total += extra_updates * config.batch_size
                 bar.refresh()
@@ -361,8 +400,19 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
                     "explained_variance": history.explained_variance[-1], "history": history,
                     "model": model}) is False:
                 break
+            # -- model selection: a greedy check every keep_best_every updates once training has reached
+            #    extend_return
+            if config.keep_best_every and (update + 1) % config.keep_best_every == 0:
+                mean = _recent_mean(history, config)
+                if mean is not None and mean >= config.extend_return:
+                    _greedy_check(history, config, model, env, collector.env_steps)
+                    best.offer(history, model)
+        if best.index is not None:  # the last model is a candidate too
+            _greedy_check(history, config, model, env, collector.env_steps)
+            best.offer(history, model)
     finally:
         bar.close()
         envs.close()
+    best.restore(history, model)
     model.eval()
     return PPOResult(model, history)
