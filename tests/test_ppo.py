@@ -369,6 +369,7 @@ def test_keep_best_every_returns_the_model_of_the_best_greedy_check(monkeypatch)
     # training itself is the run without the checks
     assert h.update_steps == base.update_steps and h.policy_loss == base.policy_loss
     assert h.check_returns == [5.0, 9.0, 7.0, 1.0] and h.check_steps[-1] == 1024 and h.kept_check == 1
+    assert "kept_check" not in h.as_arrays() and list(h.as_arrays()["check_returns"]) == h.check_returns
     kept = snapshots[h.check_steps[1]]
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), kept))
     assert not all(torch.equal(p, q) for p, q in zip(model.parameters(), base_model.parameters()))

@@ -209,6 +209,7 @@ all reach 500 (the maximum), and resume if one falls short."""
 
 ACROBOT = PPOConfig(total_steps=150_000, num_envs=8, num_steps=128, num_epochs=10, minibatch_size=256,
                     learning_rate=1e-3, min_learning_rate=1e-4, extend_return=-100.0, extend_steps=150_000,
+                    extend_eval_episodes=20, keep_best_every=10,
                     ent_coef=0.01, max_grad_norm=5.0, normalize_advantages=False, gamma=0.99, lam=0.95)
 """Settings for Acrobot-v1, chosen on the tuning seeds 100-219 only and reported on the report seeds 0-19
 (``benchmarks/PROTOCOL.md``; results and tuning log in ``benchmarks/results/``). 8 environments × 128 steps
@@ -218,8 +219,11 @@ threshold) at 150,000 steps keeps training until they reach it, for at most 150,
 norm is clipped at 5 rather than 0.5 (with 0.5, one tuning seed in twenty never learned the task), and the
 advantages are not normalised: with them normalised, one tuning seed in 120 never finished an episode in
 150,000 steps while its policy's entropy fell from 1.09 to 0.31 (a plausible cause, not measured: normalising
-advantages that carry no signal scales their noise up to unit variance). Over the 120 tuning seeds every run
-reached -100 in training, and 119 greedy evaluations are solved (the other at -100.95)."""
+advantages that carry no signal scales their noise up to unit variance). The model returned is the one of the
+run's best greedy check (``keep_best_every``: 20 episodes on reset seeds of its own, every 10 updates once the
+training episodes average -100, and at the end); training itself is unchanged by the checks. Over the 120 tuning
+seeds every run reached -100 in training, and 120 greedy evaluations are solved (119 of the models at the budget,
+the worst at -100.95); the mean evaluation rose by 0.4, within the noise of 20-episode evaluations."""
 
 LUNARLANDER = PPOConfig(total_steps=1_000_000, num_envs=16, num_steps=256, num_epochs=4, minibatch_size=64,
                         learning_rate=1e-3, min_learning_rate=1e-4, ent_coef=0.01, gamma=0.999, lam=0.98)
