@@ -242,8 +242,9 @@ class _BestModel:
     def offer(self, history: PPOHistory, model) -> None:
         """Keep ``model``'s parameters if the last check is the best so far (the latest of equals)."""
         i = len(history.check_returns) - 1
-        if self.enabled and i >= 0 and i != self.index and (self.index is None
-                                           or history.check_returns[i] >= history.check_returns[self.index]):
+        if not self.enabled or i < 0 or i == self.index:  # off, no check yet, or this check already offered
+            return
+        if self.index is None or history.check_returns[i] >= history.check_returns[self.index]:
             self.state, self.index = copy.deepcopy(model.state_dict()), i
 
     def restore(self, history: PPOHistory, model) -> None:
