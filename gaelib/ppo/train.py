@@ -204,6 +204,12 @@ def _paused(history: PPOHistory, config: PPOConfig) -> bool:
     return config.pause_return is not None and mean is not None and mean >= config.pause_return
 
 
+def _reached(history: PPOHistory, config: PPOConfig) -> bool:
+    """Whether the last ``pause_window`` training episodes average at least ``extend_return``."""
+    mean = _recent_mean(history, config)
+    return mean is not None and mean >= config.extend_return
+
+
 def _greedy_check(history: PPOHistory, config: PPOConfig, model, env, env_steps: int) -> float:
     """The greedy policy's mean return over ``extend_eval_episodes`` episodes from ``CHECK_SEED``, recorded
     in ``history``; a model already checked at ``env_steps`` (no update since) is not checked again."""
@@ -222,8 +228,7 @@ def _extending(history: PPOHistory, config: PPOConfig, model, env, env_steps: in
     ``keep_best_every``: the best check so far, this one included)."""
     if config.extend_return is None:
         return False
-    mean = _recent_mean(history, config)
-    if mean is None or mean < config.extend_return:
+    if not _reached(history, config):
         return True
     if not config.extend_eval_episodes:
         return False
@@ -403,11 +408,9 @@ def train_ppo(env: str | Callable[[], Any], config: PPOConfig = PPOConfig(), *, 
                 break
             # -- model selection: a greedy check every keep_best_every updates once training has reached
             #    extend_return
-            if config.keep_best_every and (update + 1) % config.keep_best_every == 0:
-                mean = _recent_mean(history, config)
-                if mean is not None and mean >= config.extend_return:
-                    _greedy_check(history, config, model, env, collector.env_steps)
-                    best.offer(history, model)
+            if config.keep_best_every and (update + 1) % config.keep_best_every == 0 and _reached(history, config):
+                _greedy_check(history, config, model, env, collector.env_steps)
+                best.offer(history, model)
         if best.index is not None:  # the last model is a candidate too
             _greedy_check(history, config, model, env, collector.env_steps)
             best.offer(history, model)
